@@ -1,0 +1,29 @@
+# Two entry points for a new user: `make demo` and `make test`.
+# Both create .venv on first use and install sonalyze into it.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test lint testdata clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/sonalyze sample --data-dir testdata/tree/alpha -f 2025-03-03 -t 2025-03-03 --host a-gpu1 --fmt=fixed,header,time,host,user,job,cmd,cpu%,rssanonkib -q 'cpu% > 50'
+	$(BIN)/sonalyze sacct --jobanalyzer-dir testdata/tree -f 2025-03-01 -t 2025-03-05 --cluster alpha --fmt=JobID,User,Account,State,Elapsed,AllocTRES
+	$(BIN)/sonalyze node --jobanalyzer-dir testdata/tree --cluster beta -f 2025-03-01 -t 2025-03-05 --newest
+
+test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest
+
+testdata: $(STAMP)
+	$(BIN)/python testdata/generate.py testdata/tree
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

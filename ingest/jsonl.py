@@ -1,0 +1,74 @@
+"""Tolerant JSON-lines reading: Polars' reader on the good lines, bad lines counted.
+
+The fast path hands the whole file to `pl.read_ndjson` with the format's
+schema.  Only when that fails do we look for the culprits: first lines that
+are not JSON objects at all (`json.loads`, one call per line), then lines
+whose values do not fit the schema (bisection, so a few bad lines cost a
+few extra reads).  Every surviving row keeps its 0-based `lineno`.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+
+import polars as pl
+
+from sonalyze.ingest.lines import split_lines
+from sonalyze.ingest.parsed import Problem
+
+_NOT_JSON = "not a JSON object"
+_BAD_TYPES = "value of the wrong type or out of range"
+
+
+def _read(lines: list[str], schema: dict[str, pl.DataType]) -> pl.DataFrame:
+    payload = ("\n".join(lines) + "\n").encode()
+    return pl.read_ndjson(io.BytesIO(payload), schema=schema)
+
+
+def _is_object(line: str) -> bool:
+    try:
+        return isinstance(json.loads(line), dict)
+    except (ValueError, RecursionError):
+        return False
+
+
+def _bisect(
+    numbers: list[int], lines: list[str], schema: dict[str, pl.DataType]
+) -> tuple[list[pl.DataFrame], list[int], list[int]]:
+    """Frames for the readable runs, their line numbers, and the bad line numbers."""
+    try:
+        return [_read(lines, schema)], numbers, []
+    except (pl.exceptions.PolarsError, ValueError, OverflowError):
+        if len(lines) == 1:
+            return [], [], numbers
+    mid = len(lines) // 2
+    f1, ok1, bad1 = _bisect(numbers[:mid], lines[:mid], schema)
+    f2, ok2, bad2 = _bisect(numbers[mid:], lines[mid:], schema)
+    return f1 + f2, ok1 + ok2, bad1 + bad2
+
+
+def read_json_lines(
+    data: bytes, schema: dict[str, pl.DataType]
+) -> tuple[pl.DataFrame, list[Problem]]:
+    """Rows of a JSON-lines file under `schema`, plus a `lineno` column."""
+    lines_frame, problems = split_lines(data)
+    numbers: list[int] = lines_frame["lineno"].to_list()
+    lines: list[str] = lines_frame["line"].to_list()
+    if not lines:
+        return pl.DataFrame(schema=schema).with_columns(lineno=pl.lit(0, pl.UInt32)), problems
+    try:
+        frame = _read(lines, schema)
+        return frame.with_columns(lineno=pl.Series(numbers, dtype=pl.UInt32)), problems
+    except (pl.exceptions.PolarsError, ValueError, OverflowError):
+        pass
+    keep = [i for i, line in enumerate(lines) if _is_object(line)]
+    kept = set(keep)
+    problems += [Problem(numbers[i] + 1, _NOT_JSON) for i in range(len(lines)) if i not in kept]
+    frames, ok_numbers, bad_numbers = _bisect(
+        [numbers[i] for i in keep], [lines[i] for i in keep], schema
+    )
+    problems += [Problem(n + 1, _BAD_TYPES) for n in bad_numbers]
+    problems.sort(key=lambda p: p.line)
+    frame = pl.concat(frames) if frames else pl.DataFrame(schema=schema)
+    return frame.with_columns(lineno=pl.Series(ok_numbers, dtype=pl.UInt32)), problems

@@ -1,0 +1,43 @@
+"""Checked casts from text columns: a value that does not parse marks its row bad.
+
+The Go sonalyze accepts only plain non-negative decimals in Sonar data; so do
+we.  Each helper returns the cast value and a boolean "bad" expression that
+is true where text was present but did not parse.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+_UINT = r"^\d{1,20}$"
+_FLOAT = r"^(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$"
+_INT = r"^[+-]?\d{1,19}$"
+
+
+def checked_uint(text: pl.Expr, dtype: pl.DataType) -> tuple[pl.Expr, pl.Expr]:
+    """Cast `text` to an unsigned type; bad where it is not digits or overflows."""
+    value = pl.when(text.str.contains(_UINT)).then(text).cast(dtype, strict=False)
+    return value, text.is_not_null() & value.is_null()
+
+
+def checked_int(text: pl.Expr, dtype: pl.DataType) -> tuple[pl.Expr, pl.Expr]:
+    """Cast `text` to a signed type; bad where it is not an integer."""
+    value = pl.when(text.str.contains(_INT)).then(text).cast(dtype, strict=False)
+    return value, text.is_not_null() & value.is_null()
+
+
+def checked_float(text: pl.Expr, dtype: pl.DataType) -> tuple[pl.Expr, pl.Expr]:
+    """Cast `text` to a float type; bad where it is not a finite non-negative number."""
+    value = pl.when(text.str.contains(_FLOAT)).then(text).cast(dtype, strict=False)
+    value = pl.when(value.is_finite()).then(value)
+    return value, text.is_not_null() & value.is_null()
+
+
+def checked_time(text: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
+    """Parse RFC 3339 timestamps (any offset) to UTC, truncated to whole seconds."""
+    value = (
+        text.str.replace(r"^(\d{4}-\d\d-\d\d) ", "${1}T")
+        .str.strptime(pl.Datetime("us", "UTC"), "%+", strict=False)
+        .dt.truncate("1s")
+    )
+    return value, text.is_not_null() & value.is_null()

@@ -1,0 +1,38 @@
+"""The result type shared by all parsers: a frame and what was skipped."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import polars as pl
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One skipped record: its 1-based line number (0 if unknown) and why."""
+
+    line: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class Parsed:
+    """A parsed file: the good records as a frame, the skipped ones, and any
+    secondary frames the format carries (e.g. node-level data in samples)."""
+
+    frame: pl.DataFrame
+    problems: tuple[Problem, ...] = field(default=())
+    extra: dict[str, pl.DataFrame] = field(default_factory=dict)
+
+    @property
+    def soft_errors(self) -> int:
+        """How many records were skipped."""
+        return len(self.problems)
+
+
+def problems_from(line_numbers: pl.Series, reasons: pl.Series | str) -> list[Problem]:
+    """Problems for the given (0-based) line indices; cheap for the few bad lines."""
+    numbers = line_numbers.to_list()
+    if isinstance(reasons, str):
+        return [Problem(n + 1, reasons) for n in numbers]
+    return [Problem(n + 1, r) for n, r in zip(numbers, reasons.to_list(), strict=True)]

@@ -1,0 +1,1 @@
+"""The command line: Typer commands over the library, and the one error handler."""

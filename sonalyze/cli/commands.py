@@ -1,0 +1,319 @@
+"""The Typer commands: one thin adapter per verb over `sonalyze.verbs`."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import polars as pl
+import typer
+
+from sonalyze import __version__
+from sonalyze.cli import options as o
+from sonalyze.cli.context import (
+    Printer,
+    hosts_of,
+    job_ids,
+    open_store,
+    report_problems,
+    split_values,
+    window_for,
+)
+from sonalyze.errors import UsageError
+from sonalyze.tables.nodeconfig import config_nodes, node_configs, scan_cluster
+from sonalyze.tables.scans import (
+    scan_node_states,
+    scan_partitions,
+    scan_sacct,
+    scan_sample,
+    scan_sysinfo,
+)
+from sonalyze.tables.source import JobanalyzerStore
+from sonalyze.tables.store import Store
+from sonalyze.tables.window import Window
+from sonalyze.verbs import cluster, config, node, partitions, sacct, sample
+from sonalyze.verbs.filters import RecordFilter
+
+app = typer.Typer(
+    name="sonalyze",
+    help="Columnar analytics over HPC monitoring data: Sonar samples, node sysinfo, "
+    "Slurm job records and partitions, in dated per-cluster trees.",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _printer(info, fmt: str | None, query: str | None) -> Printer | None:
+    printer = Printer(info, fmt, query)
+    if printer.help:
+        sys.stdout.write(printer.help_text())
+        return None
+    return printer
+
+
+def _store(data_dir, jobanalyzer_dir, cluster_name, config_file, files, cache) -> Store:
+    return open_store(data_dir=data_dir, jobanalyzer_dir=jobanalyzer_dir, cluster=cluster_name,
+                      config_file=config_file, files=files, cache=cache)  # fmt: skip
+
+
+@app.command("sample")
+def sample_cmd(
+    files: o.Files = None,
+    data_dir: o.DataDir = None,
+    jobanalyzer_dir: o.JobanalyzerDir = None,
+    cluster_name: o.Cluster = None,
+    config_file: o.ConfigFile = None,
+    cache: o.CacheSize = None,
+    from_: o.From = None,
+    to: o.To = None,
+    host: o.Host = None,
+    user: o.User = None,
+    exclude_user: o.ExcludeUser = None,
+    job: o.Job = None,
+    exclude_job: o.ExcludeJob = None,
+    command: o.Command = None,
+    exclude_command: o.ExcludeCommand = None,
+    fmt: o.Fmt = None,
+    query: o.Query = None,
+    verbose: o.Verbose = False,
+) -> None:
+    """Print raw Sonar process samples (alias: parse).  Default output: csv of job,user,cmd."""
+    printer = _printer(sample.INFO, fmt, query)
+    if printer is None:
+        return
+    users = split_values(user)
+    records = RecordFilter(
+        users=None if not users or "-" in users else tuple(users),
+        exclude_users=tuple(split_values(exclude_user)),
+        jobs=job_ids(job, "--job"),
+        exclude_jobs=job_ids(exclude_job, "--exclude-job"),
+        commands=tuple(split_values(command)),
+        exclude_commands=tuple(split_values(exclude_command)),
+    )
+    store = _store(data_dir, jobanalyzer_dir, cluster_name, config_file, files, cache)
+    hosts = hosts_of(host)
+    window = window_for(store, from_, to)
+    rows = sample.run(scan_sample(store, window, hosts), sample.SampleOptions(records))
+    printer.print(rows)
+    report_problems(store, verbose)
+
+
+app.command("parse", help="Alias for sample.", hidden=True)(sample_cmd)
+
+
+def _duration_option(text: str | None, option: str) -> int | None:
+    if text is None or text == "":
+        return None
+    from sonalyze.query.compile import _DURATION
+
+    m = _DURATION.match(text)
+    if not m or not text:
+        raise UsageError(f"Invalid {option} value {text!r}: use WwDdHhMm, e.g. 2h30m")
+    w, d, h, mi = (int(g or 0) for g in m.groups())
+    return (((w * 7 + d) * 24 + h) * 60 + mi) * 60
+
+
+@app.command("sacct")
+def sacct_cmd(
+    files: o.Files = None,
+    data_dir: o.DataDir = None,
+    jobanalyzer_dir: o.JobanalyzerDir = None,
+    cluster_name: o.Cluster = None,
+    config_file: o.ConfigFile = None,
+    cache: o.CacheSize = None,
+    from_: o.From = None,
+    to: o.To = None,
+    host: o.Host = None,
+    user: o.User = None,
+    job: o.Job = None,
+    state: Annotated[list[str] | None, typer.Option(
+        help="Job state: COMPLETED, CANCELLED, FAILED, OUT_OF_MEMORY, TIMEOUT, ...")] = None,
+    account: Annotated[list[str] | None, typer.Option(help="Account (repeatable).")] = None,
+    partition: Annotated[list[str] | None, typer.Option(help="Partition (repeatable).")] = None,
+    min_runtime: Annotated[str | None, typer.Option(help="Elapsed at least, e.g. 1h30m.")] = None,
+    max_runtime: Annotated[str | None, typer.Option(help="Elapsed at most, e.g. 2d.")] = None,
+    min_reserved_mem: Annotated[int, typer.Option(help="Requested memory at least (GB).")] = 0,
+    max_reserved_mem: Annotated[int, typer.Option(help="Requested memory at most (GB).")] = 0,
+    min_reserved_cores: Annotated[int, typer.Option(help="Requested CPUs at least.")] = 0,
+    max_reserved_cores: Annotated[int, typer.Option(help="Requested CPUs at most.")] = 0,
+    all_: Annotated[bool, typer.Option("--all", help="Reset every min/max filter.")] = False,
+    some_gpu: Annotated[bool, typer.Option(help="Only jobs that requested GPUs.")] = False,
+    no_gpu: Annotated[bool, typer.Option(help="Only jobs that requested no GPUs.")] = False,
+    regular: Annotated[bool, typer.Option(help="Show regular jobs (the default).")] = False,
+    array: Annotated[bool, typer.Option(help="Show array jobs, grouped by array.")] = False,
+    het: Annotated[bool, typer.Option(help="Show heterogeneous jobs.")] = False,
+    fmt: o.Fmt = None,
+    query: o.Query = None,
+    verbose: o.Verbose = False,
+) -> None:
+    """Print Slurm jobs with CPU and memory utilisation.  Rows sorted by job id."""
+    printer = _printer(sacct.INFO, fmt, query)
+    if printer is None:
+        return
+    if sum([regular, array, het]) > 1:
+        raise UsageError("Too many output types, pick only one of --regular, --array, --het")
+    opts = sacct.SacctOptions(
+        states=tuple(split_values(state)),
+        users=tuple(u for u in split_values(user) if u != "-"),
+        accounts=tuple(split_values(account)),
+        partitions=tuple(split_values(partition)),
+        jobs=job_ids(job, "--job"),
+        min_runtime=0 if all_ else (_duration_option(min_runtime, "--min-runtime") or 0),
+        max_runtime=None if all_ else _duration_option(max_runtime, "--max-runtime"),
+        min_reserved_mem_gb=0 if all_ else min_reserved_mem,
+        max_reserved_mem_gb=None if all_ or not max_reserved_mem else max_reserved_mem,
+        min_reserved_cores=0 if all_ else min_reserved_cores,
+        max_reserved_cores=None if all_ or not max_reserved_cores else max_reserved_cores,
+        some_gpu=some_gpu,
+        no_gpu=no_gpu,
+        kind="array" if array else "het" if het else "regular",
+        hosts=hosts_of(host),
+    )
+    store = _store(data_dir, jobanalyzer_dir, cluster_name, config_file, files, cache)
+    rows = printer.query(sacct.run(scan_sacct(store, window_for(store, from_, to)), opts))
+    if opts.kind == "array":
+        for (array_id,), group in rows.group_by("array_job_id", maintain_order=True):
+            first = group.row(0, named=True)
+            sys.stdout.write(
+                f"\n{array_id} array {first['user']} {group.height} elements {first['state']}\n"
+            )
+            sys.stdout.write(printer.text(group))
+    else:
+        sys.stdout.write(printer.text(rows))
+    report_problems(store, verbose)
+
+
+def _node_rows(store: Store, window: Window | None, host: list[str] | None) -> pl.LazyFrame:
+    hosts = hosts_of(host)
+    readings = node_configs(scan_sysinfo(store, window, hosts))
+    if readings.select(pl.len()).collect().item() == 0 and store.source.config is not None:
+        fallback = config_nodes(store.source.config)
+        if not hosts.is_empty:
+            fallback = fallback.filter(pl.col("host").str.contains(hosts.regex()))
+        return fallback
+    return readings
+
+
+@app.command("node")
+def node_cmd(
+    files: o.Files = None,
+    data_dir: o.DataDir = None,
+    jobanalyzer_dir: o.JobanalyzerDir = None,
+    cluster_name: o.Cluster = None,
+    config_file: o.ConfigFile = None,
+    cache: o.CacheSize = None,
+    from_: o.From = None,
+    to: o.To = None,
+    host: o.Host = None,
+    newest: Annotated[bool, typer.Option(help="Only each host's newest record.")] = False,
+    fmt: o.Fmt = None,
+    query: o.Query = None,
+    verbose: o.Verbose = False,
+) -> None:
+    """Print what nodes reported about themselves (sysinfo), sorted by host and time."""
+    printer = _printer(node.INFO, fmt, query)
+    if printer is None:
+        return
+    store = _store(data_dir, jobanalyzer_dir, cluster_name, config_file, files, cache)
+    window = window_for(store, from_, to)
+    opts = node.NodeOptions(newest=newest)
+    rows = printer.query(node.run(_node_rows(store, window, host), opts).collect())
+    sys.stdout.write(printer.text(node.finish(rows, opts)))
+    report_problems(store, verbose)
+
+
+@app.command("config")
+def config_cmd(
+    files: o.Files = None,
+    data_dir: o.DataDir = None,
+    jobanalyzer_dir: o.JobanalyzerDir = None,
+    cluster_name: o.Cluster = None,
+    config_file: o.ConfigFile = None,
+    cache: o.CacheSize = None,
+    from_: o.From = None,
+    to: o.To = None,
+    host: o.Host = None,
+    fmt: o.Fmt = None,
+    query: o.Query = None,
+    verbose: o.Verbose = False,
+) -> None:
+    """Print each node's current configuration, sorted by host.  Default window: 14 days."""
+    printer = _printer(config.INFO, fmt, query)
+    if printer is None:
+        return
+    store = _store(data_dir, jobanalyzer_dir, cluster_name, config_file, files, cache)
+    window = window_for(store, from_, to, default_days=config.DEFAULT_DAYS)
+    printer.print(config.run(_node_rows(store, window, host)).collect())
+    report_problems(store, verbose)
+
+
+@app.command("cluster")
+def cluster_cmd(
+    jobanalyzer_dir: o.JobanalyzerDir = None,
+    fmt: o.Fmt = None,
+    query: o.Query = None,
+) -> None:
+    """Print the clusters of a Jobanalyzer store, sorted by name."""
+    printer = _printer(cluster.INFO, fmt, query)
+    if printer is None:
+        return
+    if jobanalyzer_dir is None:
+        raise UsageError("cluster needs --jobanalyzer-dir")
+    printer.print(cluster.run(scan_cluster(JobanalyzerStore(jobanalyzer_dir))).collect())
+
+
+def _partition_command(info, scan, run):
+    def command(
+        files: o.Files = None,
+        data_dir: o.DataDir = None,
+        jobanalyzer_dir: o.JobanalyzerDir = None,
+        cluster_name: o.Cluster = None,
+        config_file: o.ConfigFile = None,
+        cache: o.CacheSize = None,
+        from_: o.From = None,
+        to: o.To = None,
+        fmt: o.Fmt = None,
+        query: o.Query = None,
+        verbose: o.Verbose = False,
+    ) -> None:
+        printer = _printer(info, fmt, query)
+        if printer is None:
+            return
+        store = _store(data_dir, jobanalyzer_dir, cluster_name, config_file, files, cache)
+        printer.print(run(scan(store, window_for(store, from_, to))).collect())
+        report_problems(store, verbose)
+
+    command.__doc__ = info.summary
+    return command
+
+
+spart_cmd = _partition_command(partitions.SPART_INFO, scan_partitions, partitions.run_spart)
+snode_cmd = _partition_command(partitions.SNODE_INFO, scan_node_states, partitions.run_snode)
+app.command("spart")(spart_cmd)
+app.command("partitions", help="Alias for spart.", hidden=True)(spart_cmd)
+app.command("snode")(snode_cmd)
+
+
+@app.command("version")
+def version_cmd() -> None:
+    """Print the version."""
+    sys.stdout.write(f"sonalyze {__version__}\n")
+
+
+def long_option_names() -> set[str]:
+    """Every long option name of every command, for Go-style `-name` spellings."""
+    names: set[str] = set()
+    group = typer.main.get_command(app)
+    for cmd in getattr(group, "commands", {}).values():
+        for param in cmd.params:
+            for opt in getattr(param, "opts", []):
+                if opt.startswith("--"):
+                    names.add(opt[2:])
+    return names
+
+
+__all__ = ["app", "long_option_names", "Path"]

@@ -1,0 +1,60 @@
+"""The entry point: normalise Go-style options, run Typer, print errors in one line.
+
+Exit status: 0 success, 1 runtime error, 2 usage error.  `--debug` (or
+SONALYZE_DEBUG=1) re-raises so a developer sees the traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import typer
+
+from sonalyze.errors import SonalyzeError
+
+
+def _is_usage_error(e: Exception) -> bool:
+    # Typer's command-line errors (click's, or its vendored copy) carry these two attributes.
+    return hasattr(e, "format_message") and getattr(e, "exit_code", None) == 2
+
+
+def _fail(message: str, code: int) -> None:
+    sys.stderr.write(f"sonalyze: error: {message}\n")
+    sys.exit(code)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the command line and exit with its status."""
+    from sonalyze.cli.argv import normalize_argv
+    from sonalyze.cli.commands import app, long_option_names
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args or os.environ.get("SONALYZE_DEBUG") == "1"
+    args = [a for a in args if a != "--debug"]
+    args = normalize_argv(args, long_option_names())
+    command = typer.main.get_command(app)
+    if not args:
+        args = ["--help"]
+    try:
+        command.main(args=args, prog_name="sonalyze", standalone_mode=False)
+    except SonalyzeError as e:
+        if debug:
+            raise
+        _fail(str(e), e.exit_code)
+    except typer.Abort:
+        _fail("interrupted", 130)
+    except typer.Exit as e:
+        sys.exit(e.exit_code)
+    except BrokenPipeError:
+        sys.stderr.close()
+        sys.exit(0)
+    except KeyboardInterrupt:
+        _fail("interrupted", 130)
+    except Exception as e:  # noqa: BLE001 - the last line of defence: one line, not a traceback
+        if debug:
+            raise
+        if _is_usage_error(e):
+            _fail(e.format_message(), 2)  # type: ignore[attr-defined]
+        _fail(f"internal error: {type(e).__name__}: {e} (rerun with --debug for details)", 1)
+    sys.exit(0)

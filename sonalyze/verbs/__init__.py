@@ -1,0 +1,40 @@
+"""The verbs: each a pure function from table frames to one result frame.
+
+Every verb module declares its output `FIELDS` (a FieldTable), a frozen
+options dataclass and `run(...)`.  `VERBS` lists them once; the CLI, the
+docs checks and the contract tests iterate over it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sonalyze.output.fields import FieldTable
+
+
+@dataclass(frozen=True)
+class VerbInfo:
+    """What the CLI and docs need to know about a verb."""
+
+    name: str
+    aliases: tuple[str, ...]
+    summary: str
+    fields: FieldTable
+    default_format: str = "fixed"
+
+
+def _verbs() -> tuple[VerbInfo, ...]:
+    from sonalyze.verbs import cluster, config, node, partitions, sacct, sample
+
+    return (
+        sample.INFO,
+        sacct.INFO,
+        node.INFO,
+        config.INFO,
+        cluster.INFO,
+        partitions.SPART_INFO,
+        partitions.SNODE_INFO,
+    )
+
+
+VERBS: tuple[VerbInfo, ...] = _verbs()

@@ -1,0 +1,35 @@
+"""`cluster`: the clusters of a Jobanalyzer store, with descriptions and aliases."""
+
+from __future__ import annotations
+
+import polars as pl
+
+from sonalyze.output.fields import Field, FieldTable
+from sonalyze.verbs import VerbInfo
+
+F = Field
+FIELDS = FieldTable(
+    (
+        F("Name", "str", "name", "Cluster name", ("cluster",)),
+        F("Description", "str", "description", "Human-consumable cluster summary", ("desc",)),
+        F("Aliases", "strings", "aliases", "Aliases of cluster", ("aliases",)),
+    ),
+    groups={
+        "all": ("cluster", "desc", "aliases"),
+        "All": ("Name", "Description", "Aliases"),
+        "default": ("cluster", "aliases", "desc"),
+        "Default": ("Name", "Aliases", "Description"),
+    },
+)
+
+INFO = VerbInfo(
+    "cluster",
+    (),
+    "Print the clusters in a Jobanalyzer store, with descriptions and aliases.",
+    FIELDS,
+)
+
+
+def run(clusters: pl.LazyFrame) -> pl.LazyFrame:
+    """Clusters sorted by name."""
+    return clusters.sort("name")

@@ -1,0 +1,58 @@
+"""`spart` and `snode` (also `partitions`): Slurm partitions and node states over time.
+
+Both read the `partitions` table (the reference's `cluzter`).  `spart`
+lists each snapshot's partitions sorted by time and name; `snode` lists the
+node-state groups sorted by time.  Node lists keep Slurm's compressed form.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from sonalyze.output.fields import Field, FieldTable
+from sonalyze.verbs import VerbInfo
+
+F = Field
+SPART_FIELDS = FieldTable(
+    (
+        F("Timestamp", "str", "timestamp", "Full ISO timestamp of when the reading was taken",
+          ("timestamp",)),
+        F("Partition", "str", "partition", "Name of the partition", ("part",)),
+        F("Nodes", "strings", "nodes", "Node list", ("nodes",)),
+    ),
+    groups={
+        "default": ("part", "nodes"),
+        "Default": ("Partition", "Nodes"),
+        "all": ("timestamp", "part", "nodes"),
+        "All": ("Timestamp", "Partition", "Nodes"),
+    },
+)
+SNODE_FIELDS = FieldTable(
+    (
+        F("Timestamp", "str", "timestamp", "Full ISO timestamp of when the reading was taken",
+          ("timestamp",)),
+        F("Nodes", "strings", "nodes", "Node list", ("nodes",)),
+        F("States", "strings", "states", "State list", ("states",)),
+    ),
+    groups={
+        "default": ("nodes", "states"),
+        "Default": ("Nodes", "States"),
+        "all": ("timestamp", "nodes", "states"),
+        "All": ("Timestamp", "Nodes", "States"),
+    },
+)
+
+SPART_INFO = VerbInfo(
+    "spart", ("partitions",), "Print Slurm partitions and their nodes over time.", SPART_FIELDS
+)
+SNODE_INFO = VerbInfo("snode", (), "Print Slurm node states over time.", SNODE_FIELDS)
+
+
+def run_spart(partitions: pl.LazyFrame) -> pl.LazyFrame:
+    """Partition rows sorted by time, then partition name."""
+    return partitions.sort(["time", "partition"], maintain_order=True)
+
+
+def run_snode(states: pl.LazyFrame) -> pl.LazyFrame:
+    """Node-state rows sorted by time (file order within a snapshot)."""
+    return states.sort("time", maintain_order=True)

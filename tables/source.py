@@ -1,0 +1,174 @@
+"""Where data comes from: one cluster's dated tree, a Jobanalyzer store of many
+clusters, or an explicit list of files -- and which files a query needs.
+
+File selection never opens a data file: day directories are chosen from the
+window, then base names are matched against the table's name schemes and
+the `--host` patterns.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sonalyze.errors import DataSourceError
+from sonalyze.tables.clusterconfig import ClusterConfig, read_aliases, read_cluster_config
+from sonalyze.tables.filekinds import FileKind, kind_of, kinds_for
+from sonalyze.tables.hostglob import HostFilter
+from sonalyze.tables.window import Window
+
+
+@dataclass(frozen=True)
+class SelectedFile:
+    """A data file chosen for a query, and its kind (hence its parser)."""
+
+    path: Path
+    kind: FileKind
+
+
+def _list_dir(path: Path) -> list[str]:
+    try:
+        with os.scandir(path) as it:
+            return sorted(e.name for e in it if e.is_file(follow_symlinks=True))
+    except FileNotFoundError:
+        return []
+    except NotADirectoryError:
+        return []
+    except PermissionError:
+        raise DataSourceError(f"Cannot read directory {path}: permission denied") from None
+
+
+def _select(names: list[str], directory: Path, table: str, hosts: HostFilter) -> list[SelectedFile]:
+    out: list[SelectedFile] = []
+    kinds = kinds_for(table)
+    regexes = {k: k.name_regex(hosts) for k in kinds}
+    for name in names:
+        for kind in kinds:
+            if not kind.claims(name):
+                continue
+            rx = regexes[kind]
+            if rx is None or rx.match(name):
+                out.append(SelectedFile(directory / name, kind))
+            break
+    return out
+
+
+@dataclass(frozen=True)
+class TreeSource:
+    """One cluster's `YYYY/MM/DD` tree (`--data-dir`), with an optional config."""
+
+    data_dir: Path
+    cluster: str | None = None
+    config: ClusterConfig | None = None
+
+    def __post_init__(self) -> None:
+        if not self.data_dir.is_dir():
+            raise DataSourceError(f"Data directory {self.data_dir} does not exist")
+
+    def day_dirs(self, window: Window) -> list[Path]:
+        """The existing day directories the window touches, oldest first."""
+        dirs = []
+        for day in window.days():
+            d = self.data_dir / f"{day.year:04d}" / f"{day.month:02d}" / f"{day.day:02d}"
+            if d.is_dir():
+                dirs.append(d)
+        return dirs
+
+    def files(self, table: str, window: Window | None, hosts: HostFilter) -> list[SelectedFile]:
+        """Files of `table` for the window and hosts, in date then name order."""
+        if window is None:
+            raise DataSourceError("A time window is required for a data directory")
+        out: list[SelectedFile] = []
+        for d in self.day_dirs(window):
+            out.extend(_select(_list_dir(d), d, table, hosts))
+        return out
+
+
+@dataclass(frozen=True)
+class FileListSource:
+    """An explicit list of files (`-- FILE...`), each's kind told by its name."""
+
+    paths: tuple[Path, ...]
+    cluster: str | None = None
+    config: ClusterConfig | None = None
+    kinds: dict[Path, FileKind] = field(default_factory=dict, compare=False)
+
+    def __post_init__(self) -> None:
+        for p in self.paths:
+            if not p.is_file():
+                raise DataSourceError(f"No such input file: {p}")
+            kind = kind_of(p.name)
+            if kind is None:
+                raise DataSourceError(
+                    f"Cannot tell the format of {p} from its name: expected <host>.csv, "
+                    "sysinfo-<host>.json, slurm-sacct.csv or 0+<type>-<name>.json"
+                )
+            self.kinds[p] = kind
+
+    def files(self, table: str, window: Window | None, hosts: HostFilter) -> list[SelectedFile]:
+        """The listed files that belong to `table` (hosts and window filter records later)."""
+        out = []
+        for p in self.paths:
+            kind = self.kinds[p]
+            if kind.table != table:
+                continue
+            rx = kind.name_regex(hosts)
+            if rx is None or rx.match(p.name):
+                out.append(SelectedFile(p, kind))
+        return out
+
+
+@dataclass(frozen=True)
+class JobanalyzerStore:
+    """A Jobanalyzer directory: `data/<cluster>/...` and `cluster-config/`."""
+
+    root: Path
+
+    def __post_init__(self) -> None:
+        if not self.root.is_dir():
+            raise DataSourceError(f"Jobanalyzer directory {self.root} does not exist")
+
+    @property
+    def config_dir(self) -> Path:
+        """Where `cluster-aliases.json` and `<cluster>-config.json` live."""
+        return self.root / "cluster-config"
+
+    def aliases(self) -> dict[str, str]:
+        """Alias -> canonical cluster name, from `cluster-aliases.json`."""
+        return read_aliases(self.config_dir / "cluster-aliases.json")
+
+    def resolve(self, name: str) -> str:
+        """The canonical name for `name`, which may be an alias."""
+        return self.aliases().get(name, name)
+
+    def cluster_names(self) -> list[str]:
+        """Clusters with a data directory or a config file, sorted."""
+        names: set[str] = set()
+        data = self.root / "data"
+        if data.is_dir():
+            names.update(p.name for p in data.iterdir() if p.is_dir())
+        if self.config_dir.is_dir():
+            names.update(
+                p.name.removesuffix("-config.json")
+                for p in self.config_dir.iterdir()
+                if p.name.endswith("-config.json")
+            )
+        return sorted(names)
+
+    def config_for(self, cluster: str) -> ClusterConfig | None:
+        """The cluster's config file, if there is one."""
+        path = self.config_dir / f"{cluster}-config.json"
+        return read_cluster_config(path) if path.is_file() else None
+
+    def tree(self, cluster: str) -> TreeSource:
+        """The data tree of one cluster (name or alias)."""
+        canonical = self.resolve(cluster)
+        data_dir = self.root / "data" / canonical
+        if not data_dir.is_dir():
+            known = ", ".join(self.cluster_names()) or "none"
+            raise DataSourceError(f"Unknown cluster {cluster!r} (known: {known})")
+        return TreeSource(data_dir, canonical, self.config_for(canonical))
+
+
+DataSource = TreeSource | FileListSource
