@@ -14,15 +14,16 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/sonalyze sample --data-dir testdata/tree/alpha -f 2025-03-03 -t 2025-03-03 --host a-gpu1 --fmt=fixed,header,time,host,user,job,cmd,cpu%,rssanonkib -q 'cpu% > 50'
-	$(BIN)/sonalyze sacct --jobanalyzer-dir testdata/tree -f 2025-03-01 -t 2025-03-05 --cluster alpha --fmt=JobID,User,Account,State,Elapsed,AllocTRES
-	$(BIN)/sonalyze node --jobanalyzer-dir testdata/tree --cluster beta -f 2025-03-01 -t 2025-03-05 --newest
+	$(BIN)/sonalyze sample --jobanalyzer-dir testdata/tree --cluster alpha -f 2025-03-03 -t 2025-03-03 --host a-gpu1 --fmt=fixed,localtime,host,user,job,cmd,cpu%,gpus -q 'CpuPct > 150'
+	$(BIN)/sonalyze sacct --jobanalyzer-dir testdata/tree --cluster beta -f 2025-03-03 -t 2025-03-03 --fmt=JobID,User,Account,State,Elapsed,ReqCPUS,ReqGPUS,rcpu,rmem
+	$(BIN)/sonalyze node --jobanalyzer-dir testdata/tree --cluster beta -f 2025-03-03 -t 2025-03-05 --newest
 
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 
 testdata: $(STAMP)
+	rm -rf testdata/tree
 	$(BIN)/python testdata/generate.py testdata/tree
 
 clean:

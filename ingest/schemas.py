@@ -92,11 +92,12 @@ def empty(schema: dict[str, pl.DataType]) -> pl.DataFrame:
 
 def conform(frame: pl.DataFrame, schema: dict[str, pl.DataType]) -> pl.DataFrame:
     """Select exactly the schema's columns in order, adding missing ones as null."""
-    return frame.select(
-        [
-            (pl.col(name) if name in frame.columns else pl.lit(None)).cast(dtype).alias(name)
-            for name, dtype in schema.items()
-        ]
+    if frame.width == 0:
+        return empty(schema)
+    missing = [pl.lit(None).alias(n) for n in schema if n not in frame.columns]
+    # with_columns broadcasts to the frame's height, also for a zero-row frame.
+    return frame.with_columns(missing).select(
+        [pl.col(name).cast(dtype) for name, dtype in schema.items()]
     )
 
 SYSINFO_CARD = pl.Struct(

@@ -1,0 +1,58 @@
+"""Shared fixtures: the bundled trees and an in-process CLI runner."""
+
+from __future__ import annotations
+
+import io
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from sonalyze.cli.main import main
+
+ROOT = Path(__file__).resolve().parent.parent
+TREE = ROOT / "testdata" / "tree"
+EDGE = ROOT / "testdata" / "edge"
+
+
+@dataclass
+class Result:
+    """What one CLI run printed and returned."""
+
+    code: int
+    out: str
+    err: str
+
+
+def run_cli(args: list[str]) -> Result:
+    """Run `sonalyze ARGS` in this process, capturing stdout and stderr separately."""
+    out, err = io.StringIO(), io.StringIO()
+    old = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = out, err
+    try:
+        main([str(a) for a in args])
+        code = 0
+    except SystemExit as e:
+        code = int(e.code or 0)
+    finally:
+        sys.stdout, sys.stderr = old
+    return Result(code, out.getvalue(), err.getvalue())
+
+
+@pytest.fixture
+def cli():
+    """The in-process runner."""
+    return run_cli
+
+
+@pytest.fixture
+def tree() -> Path:
+    """The generated two-cluster store."""
+    return TREE
+
+
+@pytest.fixture
+def edge() -> Path:
+    """The hand-written edge-case tree (a --data-dir)."""
+    return EDGE
