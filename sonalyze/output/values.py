@@ -11,6 +11,7 @@ import polars as pl
 from sonalyze.ingest.gpuset import format_gpuset
 from sonalyze.output.fmtspec import FieldSpec, FormatOptions
 
+
 def _go_float_g(text: str) -> str:
     """Go's `%g` with shortest digits, from a shortest decimal text (`1234567.0`, `1e-7`)."""
     sign = "-" if text.startswith("-") else ""
@@ -21,7 +22,7 @@ def _go_float_g(text: str) -> str:
     if not digits.rstrip("0"):
         return "0"
     # Decimal exponent of the first significant digit.
-    exponent = len(int_part) - 1 - ((len(int_part + frac) - len(digits)))
+    exponent = len(int_part) - 1 - (len(int_part + frac) - len(digits))
     exponent += int(exp_text or 0)
     digits = digits.rstrip("0")
     if exponent < -4 or exponent >= 6:

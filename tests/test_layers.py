@@ -1,0 +1,60 @@
+"""Architecture rules: imports flow one way, and only the CLI prints or exits."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+LAYERS = {"ingest": 0, "tables": 1, "verbs": 2, "query": 2, "output": 2, "cli": 3}
+PACKAGE_DIRS = {"ingest": ROOT / "ingest", "tables": ROOT / "tables",
+                "verbs": ROOT / "sonalyze/verbs", "query": ROOT / "sonalyze/query",
+                "output": ROOT / "sonalyze/output", "cli": ROOT / "sonalyze/cli"}  # fmt: skip
+
+
+def layer_of_module(name: str) -> int | None:
+    parts = name.split(".")
+    if parts[0] != "sonalyze" or len(parts) < 2:
+        return None
+    return LAYERS.get(parts[1])
+
+
+def imports(path: Path) -> list[str]:
+    tree = ast.parse(path.read_text())
+    out = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            out += [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            out.append(node.module)
+    return out
+
+
+def test_no_layer_imports_a_higher_one() -> None:
+    bad = []
+    for layer, directory in PACKAGE_DIRS.items():
+        for path in directory.glob("*.py"):
+            for name in imports(path):
+                target = layer_of_module(name)
+                if target is not None and target > LAYERS[layer]:
+                    bad.append(f"{path.relative_to(ROOT)} imports {name}")
+    assert bad == []
+
+
+def test_nothing_below_the_cli_prints_exits_or_uses_typer() -> None:
+    bad = []
+    for layer, directory in PACKAGE_DIRS.items():
+        if layer == "cli":
+            continue
+        for path in directory.glob("*.py"):
+            tree = ast.parse(path.read_text())
+            for node in ast.walk(tree):
+                if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and \
+                        node.func.id in ("print", "exit"):  # fmt: skip
+                    bad.append(f"{path.name}: {node.func.id}()")
+                if isinstance(node, ast.Attribute) and node.attr in ("exit", "stdout", "stderr") \
+                        and isinstance(node.value, ast.Name) and node.value.id == "sys":  # fmt: skip
+                    bad.append(f"{path.name}: sys.{node.attr}")
+            if any(n.split(".")[0] == "typer" for n in imports(path)):
+                bad.append(f"{path.name}: imports typer")
+    assert bad == []

@@ -1,0 +1,120 @@
+"""The output engine: --fmt parsing, value text, and the five layouts."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import polars as pl
+import pytest
+
+from sonalyze.errors import UsageError
+from sonalyze.output.fields import Field, FieldTable
+from sonalyze.output.fmtspec import parse_fmt
+from sonalyze.output.render import render
+from sonalyze.output.values import _go_float_g
+
+TABLE = FieldTable(
+    (
+        Field("Name", "str", "name", "A name", ("name",)),
+        Field("Count", "int", "count", "A count", ("count",)),
+        Field("Load", "f32", "load", "A float"),
+        Field("When", "datetime", "when", "A time", ("when",)),
+        Field("Busy", "bool", "busy", "A flag"),
+        Field("Mem", "gib", "mem", "KiB as GiB"),
+        Field("Tags", "strings", "tags", "A list"),
+        Field("Took", "duration", "took", "Seconds"),
+    ),
+    groups={"default": ("name", "count"), "all": ("name", "count", "Load", "when")},
+)
+FRAME = pl.DataFrame(
+    {
+        "name": ["a b", 'q"x', ""],
+        "count": [1, 0, 12345],
+        "load": pl.Series([0.5, 1234567.0, 0.0], dtype=pl.Float32),
+        "when": [datetime(2025, 3, 3, 9, 5, 59, tzinfo=UTC)] * 3,
+        "busy": [True, False, True],
+        "mem": [3 << 20, 1023, 0],
+        "tags": [["b", "a"], [], ["x"]],
+        "took": [90, 0, 86400 + 3600 + 29],
+    }
+)
+
+
+def out(fmt: str) -> str:
+    specs, opts = parse_fmt(fmt, TABLE)
+    return render(FRAME, specs, opts)
+
+
+def test_fixed_pads_to_widest_plus_two_and_trims() -> None:
+    assert out("fixed,name,count") == "name  count\na b   1\nq\"x   0\n      12345\n"
+
+
+def test_noheader_and_header_controls() -> None:
+    assert out("fixed,noheader,count").splitlines() == ["1", "0", "12345"]
+    assert out("csv,header,count").splitlines()[0] == "count"
+    assert out("csv,count").splitlines()[0] == "1"
+
+
+def test_csv_quotes_like_go() -> None:
+    assert out("csv,name,Tags").splitlines() == ['a b,"a,b"', '"q""x",', ",x"]
+
+
+def test_csvnamed_and_nodefaults() -> None:
+    assert out("csvnamed,name,count").splitlines()[0] == "name=a b,count=1"
+    assert out("csvnamed,nodefaults,name,count").splitlines()[1:] == ['"name=q""x"', "count=12345"]
+    assert out("csv,nodefaults,name,count").splitlines()[1] == '"q""x",'
+
+
+def test_json_is_one_line_of_string_values() -> None:
+    text = out("json,name,count,Busy")
+    assert text.count("\n") == 1
+    rows = json.loads(text)
+    assert rows[1] == {"name": 'q"x', "count": "0", "Busy": "no"}
+    assert json.loads(out("json,nodefaults,name,count"))[1] == {"name": 'q"x'}
+
+
+def test_awk_replaces_spaces() -> None:
+    assert out("awk,name,count").splitlines()[0] == "a_b 1"
+
+
+def test_tag_column() -> None:
+    assert out("csv,count,tag:xyz").splitlines()[0] == "1,xyz"
+    assert json.loads(out("json,count,tag:xyz"))[0] == {"count": "1", "tag": "xyz"}
+
+
+def test_value_kinds() -> None:
+    row = out("csv,Load,when,when/sec,when/iso,Mem,Took").splitlines()
+    assert row[0] == "0.5,2025-03-03 09:05,1740992759,2025-03-03T09:05:59Z,3,0d0h2m"
+    assert row[1].startswith("1.234567e+06,")
+    assert out("fixed,noheader,Took").splitlines()[2] == " 1d 1h 0m"
+
+
+@pytest.mark.parametrize(("text", "go"), [("1234567.0", "1.234567e+06"), ("0.00001", "1e-05"),
+                                          ("100.0", "100"), ("0.0001", "0.0001"),
+                                          ("123456.0", "123456")])  # fmt: skip
+def test_go_float_layout(text: str, go: str) -> None:
+    assert _go_float_g(text) == go
+
+
+def test_format_words_alone_select_default_fields() -> None:
+    specs, opts = parse_fmt("json", TABLE)
+    assert [s.header for s in specs] == ["name", "count"] and opts.format == "json"
+
+
+def test_format_precedence_and_header_names_as_typed() -> None:
+    specs, opts = parse_fmt("fixed,json,csv,Count,count/sec", TABLE)
+    assert opts.format == "csv" and [s.header for s in specs] == ["Count", "count/sec"]
+
+
+def test_unknown_field_suggests_a_close_name() -> None:
+    with pytest.raises(UsageError, match="did you mean 'count'"):
+        parse_fmt("csv,cuont", TABLE)
+
+
+def test_empty_output_shapes() -> None:
+    empty = FRAME.head(0)
+    for fmt, expected in [("fixed", "name  count\n"), ("csv", ""), ("json", "[]\n"),
+                          ("awk", ""), ("csv,header", "name,count\n")]:  # fmt: skip
+        specs, opts = parse_fmt(fmt, TABLE)
+        assert render(empty, specs, opts) == expected

@@ -1,0 +1,86 @@
+"""File selection: day directories from the window, names from the host patterns."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from sonalyze.errors import DataSourceError
+from sonalyze.tables.filekinds import kind_of
+from sonalyze.tables.hostglob import HostFilter
+from sonalyze.tables.source import FileListSource, JobanalyzerStore, TreeSource
+from sonalyze.tables.window import make_window
+
+
+def touch(root: Path, day: str, *names: str) -> None:
+    d = root / day
+    d.mkdir(parents=True, exist_ok=True)
+    for n in names:
+        (d / n).write_text("")
+
+
+@pytest.fixture
+def data(tmp_path: Path) -> Path:
+    touch(tmp_path, "2025/03/01", "c1.fox.csv", "c10.csv", "cpuhog.csv", "bughunt.csv",
+          "slurm-sacct.csv", "sysinfo-c1.fox.json", "0+sample-c2.json", "0+sysinfo-c2.json",
+          "0+job-slurm.json", "0+cluzter-slurm.json", "notes.txt")  # fmt: skip
+    touch(tmp_path, "2025/03/02", "c1.fox.csv")
+    touch(tmp_path, "2025/03/04", "c1.fox.csv")
+    return tmp_path
+
+
+def names(files) -> list[str]:
+    return [f"{f.path.parent.name}/{f.path.name}" for f in files]
+
+
+def test_each_table_claims_its_names_and_excludes_the_reference_exclusions(data: Path) -> None:
+    src = TreeSource(data)
+    w = make_window("2025-03-01", "2025-03-01")
+    assert names(src.files("sample", w, HostFilter())) == [
+        "01/0+sample-c2.json", "01/c1.fox.csv", "01/c10.csv"]  # fmt: skip
+    assert names(src.files("sysinfo", w, HostFilter())) == [
+        "01/0+sysinfo-c2.json", "01/sysinfo-c1.fox.json"]  # fmt: skip
+    assert names(src.files("sacct", w, HostFilter())) == ["01/0+job-slurm.json",
+                                                          "01/slurm-sacct.csv"]
+    assert names(src.files("partitions", w, HostFilter())) == ["01/0+cluzter-slurm.json"]
+
+
+def test_window_edges_select_day_directories(data: Path) -> None:
+    src = TreeSource(data)
+    w = make_window("2025-03-01T23:00:00Z", "2025-03-02T00:00:00Z")
+    assert names(src.files("sample", w, HostFilter(), )) == [
+        "01/0+sample-c2.json", "01/c1.fox.csv", "01/c10.csv", "02/c1.fox.csv"]  # fmt: skip
+    assert names(src.files("sample", make_window("2025-03-03", "2025-03-03"), HostFilter())) == []
+
+
+def test_host_patterns_prune_file_names(data: Path) -> None:
+    src = TreeSource(data)
+    w = make_window("2025-03-01", "2025-03-01")
+    assert names(src.files("sample", w, HostFilter.parse(["c1"]))) == ["01/c1.fox.csv"]
+    assert names(src.files("sample", w, HostFilter.parse(["c[1-2]"]))) == [
+        "01/0+sample-c2.json", "01/c1.fox.csv"]  # fmt: skip
+
+
+def test_file_list_sniffs_kinds_and_rejects_unknown_names(data: Path) -> None:
+    day = data / "2025/03/01"
+    src = FileListSource((day / "c1.fox.csv", day / "slurm-sacct.csv"))
+    assert names(src.files("sacct", None, HostFilter())) == ["01/slurm-sacct.csv"]
+    with pytest.raises(DataSourceError, match="Cannot tell the format"):
+        FileListSource((day / "notes.txt",))
+    with pytest.raises(DataSourceError, match="No such input file"):
+        FileListSource((day / "missing.csv",))
+
+
+def test_kind_of_known_and_unknown_names() -> None:
+    assert kind_of("0+sample-x.json").table == "sample"
+    assert kind_of("x.csv").table == "sample"
+    assert kind_of("bughunt.csv") is None and kind_of("readme.md") is None
+
+
+def test_jobanalyzer_store_resolves_aliases(tree: Path) -> None:
+    store = JobanalyzerStore(tree)
+    assert store.cluster_names() == ["alpha", "beta"]
+    assert store.tree("a").cluster == "alpha"
+    with pytest.raises(DataSourceError, match="Unknown cluster 'zeta'"):
+        store.tree("zeta")
