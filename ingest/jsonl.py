@@ -48,6 +48,7 @@ def _bisect(
     return f1 + f2, ok1 + ok2, bad1 + bad2
 
 
+# COMPAT(bad-lines): a bad line costs that line, never the file.
 def read_json_lines(
     data: bytes, schema: dict[str, pl.DataType]
 ) -> tuple[pl.DataFrame, list[Problem]]:

@@ -41,6 +41,7 @@ _SIZES = {
     "AveRSS": "ave_rss_kib", "AveVMSize": "ave_vmsize_kib", "MaxRSS": "max_rss_kib",
     "MaxVMSize": "max_vmsize_kib",
 }  # fmt: skip
+# COMPAT(sacct-csv): these mean "no limit" here; the reference drops the record.
 _UNLIMITED = ("UNLIMITED", "Partition_Limit", "INVALID")
 
 

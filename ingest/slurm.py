@@ -55,6 +55,7 @@ def split_job_id(text: pl.Expr) -> dict[str, pl.Expr]:
     }
 
 
+# COMPAT(tres-gpus): only gres/gpu= and gres/gpu:TYPE= items, not gres/gpumem etc.
 def gpus_from_tres(tres: pl.Expr) -> pl.Expr:
     """`a100=1,*=1` from the GPU items of a TRES string; "" when there are none."""
     items = tres.str.split(",").list.eval(

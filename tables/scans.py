@@ -83,6 +83,7 @@ def scan_sacct(store: Store, window: Window | None) -> pl.LazyFrame:
     then the more final state, then the later file and line.
     """
     frame = _read(store, "sacct", SACCT, window, HostFilter())
+    # COMPAT(dedup): ties are broken by file and line order, not read order.
     state_rank = (
         pl.when(pl.col("state") == "PENDING").then(0)
         .when(pl.col("state") == "RUNNING").then(1)

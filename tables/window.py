@@ -29,6 +29,7 @@ def parse_time(text: str, *, now: datetime, end_of_day: bool, option: str) -> da
         try:
             day = date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
         except ValueError:
+            # COMPAT(dates): the reference silently turns impossible dates into empty windows.
             raise UsageError(f"Invalid {option} argument {text}: no such date") from None
         start = datetime(day.year, day.month, day.day, tzinfo=UTC)
         return start + timedelta(hours=23, minutes=59, seconds=59) if end_of_day else start

@@ -49,6 +49,7 @@ app = typer.Typer(
 
 def _printer(info, fmt: str | None, query: str | None) -> Printer | None:
     printer = Printer(info, fmt, query)
+    # COMPAT(fmt-help): the field list goes to stdout.
     if printer.help:
         sys.stdout.write(printer.help_text())
         return None
@@ -131,21 +132,21 @@ def sacct_cmd(
     user: o.User = None,
     job: o.Job = None,
     state: Annotated[list[str] | None, typer.Option(
-        help="Job state: COMPLETED, CANCELLED, FAILED, OUT_OF_MEMORY, TIMEOUT, ...")] = None,
-    account: Annotated[list[str] | None, typer.Option(help="Account (repeatable).")] = None,
-    partition: Annotated[list[str] | None, typer.Option(help="Partition (repeatable).")] = None,
-    min_runtime: Annotated[str | None, typer.Option(help="Elapsed at least, e.g. 1h30m.")] = None,
-    max_runtime: Annotated[str | None, typer.Option(help="Elapsed at most, e.g. 2d.")] = None,
-    min_reserved_mem: Annotated[int, typer.Option(help="Requested memory at least (GB).")] = 0,
-    max_reserved_mem: Annotated[int, typer.Option(help="Requested memory at most (GB).")] = 0,
-    min_reserved_cores: Annotated[int, typer.Option(help="Requested CPUs at least.")] = 0,
-    max_reserved_cores: Annotated[int, typer.Option(help="Requested CPUs at most.")] = 0,
+        metavar="STATE", help="Job state: COMPLETED, CANCELLED, FAILED, OUT_OF_MEMORY, TIMEOUT, ...")] = None,
+    account: Annotated[list[str] | None, typer.Option(metavar="ACCOUNT", help="Account (repeatable).")] = None,
+    partition: Annotated[list[str] | None, typer.Option(metavar="PARTITION", help="Partition (repeatable).")] = None,
+    min_runtime: Annotated[str | None, typer.Option(metavar="DURATION", help="Elapsed at least, e.g. 1h30m.")] = None,
+    max_runtime: Annotated[str | None, typer.Option(metavar="DURATION", help="Elapsed at most, e.g. 2d.")] = None,
+    min_reserved_mem: Annotated[int, typer.Option(metavar="N", help="Requested memory at least (GB).")] = 0,
+    max_reserved_mem: Annotated[int, typer.Option(metavar="N", help="Requested memory at most (GB).")] = 0,
+    min_reserved_cores: Annotated[int, typer.Option(metavar="N", help="Requested CPUs at least.")] = 0,
+    max_reserved_cores: Annotated[int, typer.Option(metavar="N", help="Requested CPUs at most.")] = 0,
     all_: Annotated[bool, typer.Option("--all", help="Reset every min/max filter.")] = False,
-    some_gpu: Annotated[bool, typer.Option(help="Only jobs that requested GPUs.")] = False,
-    no_gpu: Annotated[bool, typer.Option(help="Only jobs that requested no GPUs.")] = False,
-    regular: Annotated[bool, typer.Option(help="Show regular jobs (the default).")] = False,
-    array: Annotated[bool, typer.Option(help="Show array jobs, grouped by array.")] = False,
-    het: Annotated[bool, typer.Option(help="Show heterogeneous jobs.")] = False,
+    some_gpu: Annotated[bool, typer.Option("--some-gpu", help="Only jobs that requested GPUs.")] = False,
+    no_gpu: Annotated[bool, typer.Option("--no-gpu", help="Only jobs that requested no GPUs.")] = False,
+    regular: Annotated[bool, typer.Option("--regular", help="Show regular jobs (the default).")] = False,
+    array: Annotated[bool, typer.Option("--array", help="Show array jobs, grouped by array.")] = False,
+    het: Annotated[bool, typer.Option("--het", help="Show heterogeneous jobs.")] = False,
     fmt: o.Fmt = None,
     query: o.Query = None,
     verbose: o.Verbose = False,
@@ -209,7 +210,7 @@ def node_cmd(
     from_: o.From = None,
     to: o.To = None,
     host: o.Host = None,
-    newest: Annotated[bool, typer.Option(help="Only each host's newest record.")] = False,
+    newest: Annotated[bool, typer.Option("--newest", help="Only each host's newest record.")] = False,
     fmt: o.Fmt = None,
     query: o.Query = None,
     verbose: o.Verbose = False,

@@ -20,6 +20,7 @@ def _is_usage_error(e: Exception) -> bool:
 
 
 def _fail(message: str, code: int) -> None:
+    # COMPAT(errors): one line, `sonalyze: error: ...`.
     sys.stderr.write(f"sonalyze: error: {message}\n")
     sys.exit(code)
 

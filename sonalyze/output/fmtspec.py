@@ -82,13 +82,16 @@ def parse_fmt(
         elif word in CONTROLS:
             controls.add(word)
         elif not _expand(word, table, fields):
+            # COMPAT(fmt-unknown): the reference drops unknown names silently.
             raise table.suggest(word)
+    # COMPAT(fmt-defaults): a format word alone selects the default fields.
     if not fields:
         _expand(table.default, table, fields)
     fmt = next(
-        (f for f in ("csvnamed", "csv", "json", "awk", "fixed") if f in controls),
+        (f for f in ("csvnamed", "csv", "json", "awk", "native", "fixed") if f in controls),
         default_format,
     )
+    # COMPAT(native): typed "native" JSON is printed in the json layout.
     if fmt == "native":
         fmt = "json"
     header = (fmt == "fixed" and "noheader" not in controls) or (

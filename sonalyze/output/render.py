@@ -24,7 +24,8 @@ def _csv_quote(text: pl.Expr) -> pl.Expr:
 
 
 def _json_string(text: pl.Expr) -> pl.Expr:
-    # Control characters become spaces, as in the reference; backslash and quote are escaped.
+    # Control characters become spaces, as in the reference.
+    # COMPAT(json-escape): backslashes are escaped too, so the output is valid JSON.
     cleaned = text.str.replace_all(r"[\x00-\x1f]", " ")
     escaped = cleaned.str.replace_all("\\", "\\\\", literal=True).str.replace_all(
         '"', '\\"', literal=True

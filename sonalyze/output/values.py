@@ -73,6 +73,7 @@ def format_expr(spec: FieldSpec, opts: FormatOptions) -> pl.Expr:
     is_default: pl.Expr | None = None
     if kind in ("str", "str30"):
         text = v.fill_null("")
+        # COMPAT(m30): cut at 30 characters, not bytes.
         if kind == "str30" and fixed or "m30" in spec.mods:
             text = text.str.slice(0, 30)
         is_default = v.fill_null("") == ""
@@ -97,6 +98,7 @@ def format_expr(spec: FieldSpec, opts: FormatOptions) -> pl.Expr:
             text = v.dt.strftime("%Y-%m-%dT%H:%M:%SZ")
         else:
             text = v.dt.strftime("%Y-%m-%d %H:%M")
+        # COMPAT(sacct-unknown): a missing time prints Unknown, not year 1.
         missing = "Unknown" if kind == "isotime_or_unknown" and not sec else ""
         text = text.fill_null(missing)
         is_default = v.is_null()

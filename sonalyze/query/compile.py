@@ -94,6 +94,7 @@ def _compare(node: Compare, table: FieldTable) -> pl.Expr:
             raise QueryError(f"Bad regular expression {node.value!r} in query: {e}") from None
         text = format_expr(FieldSpec(field, frozenset(), field.name), _PLAIN)
         return text.str.contains(node.value)
+    # COMPAT(query): aliases are accepted, strings compare as text, GiB fields as printed.
     col, kind, v, op = field.expr(), field.kind, node.value, node.op
     if kind in ("str", "str30"):
         return _ordered(col.fill_null(""), op, v)

@@ -102,6 +102,7 @@ def _round(x: pl.Expr) -> pl.Expr:
     return (x + 0.5).floor().cast(pl.Int64)
 
 
+# COMPAT(sacct-maxrss): MaxRSS is the maximum over the job and every step.
 def _jobs(records: pl.LazyFrame) -> pl.LazyFrame:
     steps_rss = (
         records.group_by("job_id").agg(pl.col("max_rss_kib").max().alias("max_rss"))
@@ -132,10 +133,12 @@ def _filter(jobs: pl.LazyFrame, o: SacctOptions) -> pl.LazyFrame:
     keep &= elapsed >= o.min_runtime
     if o.max_runtime is not None:
         keep &= elapsed <= o.max_runtime
+    # COMPAT(sacct-mem-filter): GB limits compared with KiB values, converted.
     mem = pl.col("req_mem_kib")
     keep &= mem >= o.min_reserved_mem_gb * KIB_PER_GB
     if o.max_reserved_mem_gb is not None:
         keep &= mem <= o.max_reserved_mem_gb * KIB_PER_GB
+    # COMPAT(sacct-reqcpu): ReqCPUS is already the job's total.
     cores = pl.col("req_cpus")
     keep &= cores >= o.min_reserved_cores
     if o.max_reserved_cores is not None:
@@ -143,6 +146,7 @@ def _filter(jobs: pl.LazyFrame, o: SacctOptions) -> pl.LazyFrame:
     is_array = pl.col("array_job_id").is_not_null()
     is_het = pl.col("het_job_id").is_not_null()
     keep &= {"regular": ~is_array & ~is_het, "array": is_array, "het": is_het}[o.kind]
+    # COMPAT(sacct-host-het): --host filters on the job's nodes (the reference panics).
     if not o.hosts.is_empty:
         nodes = pl.col("node_list").map_elements(_expand_node_list, return_dtype=pl.List(pl.String))
         keep &= nodes.list.eval(pl.element().str.contains(o.hosts.regex())).list.any()
@@ -178,6 +182,7 @@ def run(records: pl.LazyFrame, opts: SacctOptions) -> pl.DataFrame:
             .alias("wait"),
             pl.col("timelimit_raw").fill_null(0),
         )
+        # COMPAT(order): sorted by job id.
         .sort(["job_id", "array_task_id"], nulls_last=False)
         .collect()
     )

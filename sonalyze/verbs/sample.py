@@ -92,6 +92,7 @@ class SampleOptions:
     records: RecordFilter = field(default_factory=RecordFilter)
 
 
+# COMPAT(order): rows stay in data order (day, file, line).
 def run(samples: pl.LazyFrame, opts: SampleOptions) -> pl.DataFrame:
     """The filtered samples.  CPU utilisation needs stream processing, so it is 0 here."""
     return (
