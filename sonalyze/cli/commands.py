@@ -188,6 +188,7 @@ def sacct_cmd(
     report_problems(store, verbose)
 
 
+# COMPAT(node-fallback): the config file stands in when the window has no sysinfo.
 def _node_rows(store: Store, window: Window | None, host: list[str] | None) -> pl.LazyFrame:
     hosts = hosts_of(host)
     readings = node_configs(scan_sysinfo(store, window, hosts))
@@ -255,16 +256,23 @@ def config_cmd(
 @app.command("cluster")
 def cluster_cmd(
     jobanalyzer_dir: o.JobanalyzerDir = None,
+    data_dir: o.DataDir = None,
     fmt: o.Fmt = None,
     query: o.Query = None,
 ) -> None:
-    """Print the clusters of a Jobanalyzer store, sorted by name."""
+    """Print the clusters of a Jobanalyzer store (or the one of --data-dir), by name."""
     printer = _printer(cluster.INFO, fmt, query)
     if printer is None:
         return
-    if jobanalyzer_dir is None:
-        raise UsageError("cluster needs --jobanalyzer-dir")
-    printer.print(cluster.run(scan_cluster(JobanalyzerStore(jobanalyzer_dir))).collect())
+    if jobanalyzer_dir is not None and data_dir is not None:
+        raise UsageError("--jobanalyzer-dir precludes --data-dir")
+    if jobanalyzer_dir is not None:
+        clusters = scan_cluster(JobanalyzerStore(jobanalyzer_dir))
+    elif data_dir is not None:
+        clusters = cluster.anonymous(data_dir)
+    else:
+        raise UsageError("cluster needs --jobanalyzer-dir or --data-dir")
+    printer.print(cluster.run(clusters).collect())
 
 
 def _partition_command(info, scan, run):
@@ -277,6 +285,7 @@ def _partition_command(info, scan, run):
         cache: o.CacheSize = None,
         from_: o.From = None,
         to: o.To = None,
+        host: o.Host = None,
         fmt: o.Fmt = None,
         query: o.Query = None,
         verbose: o.Verbose = False,
@@ -285,7 +294,8 @@ def _partition_command(info, scan, run):
         if printer is None:
             return
         store = _store(data_dir, jobanalyzer_dir, cluster_name, config_file, files, cache)
-        printer.print(run(scan(store, window_for(store, from_, to))).collect())
+        rows = run(scan(store, window_for(store, from_, to)), hosts_of(host))
+        printer.print(rows.collect())
         report_problems(store, verbose)
 
     command.__doc__ = info.summary

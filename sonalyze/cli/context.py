@@ -71,8 +71,9 @@ def open_store(
         return Store(store.tree(name), file_cache)
     if data_dir:
         return Store(TreeSource(data_dir, cluster, config), file_cache)
-    if files:
-        return Store(FileListSource(tuple(files), cluster, config), file_cache)
+    if files or config is not None:
+        # A config file alone is a source too: `config` and `node` show its nodes.
+        return Store(FileListSource(tuple(files or ()), cluster, config), file_cache)
     raise UsageError("No data source: give --data-dir, --jobanalyzer-dir with --cluster, "
                      "or files after --")
 

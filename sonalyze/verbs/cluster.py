@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import polars as pl
 
 from sonalyze.output.fields import Field, FieldTable
@@ -28,6 +30,18 @@ INFO = VerbInfo(
     "Print the clusters in a Jobanalyzer store, with descriptions and aliases.",
     FIELDS,
 )
+
+
+def anonymous(data_dir: Path) -> pl.LazyFrame:
+    """The one cluster of a bare data directory, named as the reference names it."""
+    return pl.LazyFrame(
+        {
+            "name": [f"{data_dir.name}.data"],
+            "description": [f"anonymous data cluster {data_dir}"],
+            "aliases": [[]],
+        },
+        schema={"name": pl.String, "description": pl.String, "aliases": pl.List(pl.String)},
+    )
 
 
 def run(clusters: pl.LazyFrame) -> pl.LazyFrame:

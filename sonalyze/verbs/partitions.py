@@ -10,6 +10,7 @@ from __future__ import annotations
 import polars as pl
 
 from sonalyze.output.fields import Field, FieldTable
+from sonalyze.tables.hostglob import HostFilter, expand_pattern
 from sonalyze.verbs import VerbInfo
 
 F = Field
@@ -48,11 +49,27 @@ SPART_INFO = VerbInfo(
 SNODE_INFO = VerbInfo("snode", (), "Print Slurm node states over time.", SNODE_FIELDS)
 
 
-def run_spart(partitions: pl.LazyFrame) -> pl.LazyFrame:
+NO_HOSTS = HostFilter()
+
+
+def _with_hosts(rows: pl.LazyFrame, hosts: HostFilter) -> pl.LazyFrame:
+    # COMPAT(partition-host): --host keeps rows naming a matching node; the reference ignores it.
+    if hosts.is_empty:
+        return rows
+    names = pl.col("nodes").map_elements(_expand, return_dtype=pl.List(pl.String))
+    return rows.filter(names.list.eval(pl.element().str.contains(hosts.regex())).list.any())
+
+
+def _expand(ranges: pl.Series) -> list[str]:
+    # Runs per snapshot row, only with --host: node ranges need pattern expansion.
+    return [name for r in ranges for name in expand_pattern(r)]
+
+
+def run_spart(partitions: pl.LazyFrame, hosts: HostFilter = NO_HOSTS) -> pl.LazyFrame:
     """Partition rows sorted by time, then partition name."""
-    return partitions.sort(["time", "partition"], maintain_order=True)
+    return _with_hosts(partitions, hosts).sort(["time", "partition"], maintain_order=True)
 
 
-def run_snode(states: pl.LazyFrame) -> pl.LazyFrame:
+def run_snode(states: pl.LazyFrame, hosts: HostFilter = NO_HOSTS) -> pl.LazyFrame:
     """Node-state rows sorted by time (file order within a snapshot)."""
-    return states.sort("time", maintain_order=True)
+    return _with_hosts(states, hosts).sort("time", maintain_order=True)
