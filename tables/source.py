@@ -9,7 +9,7 @@ the `--host` patterns.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from sonalyze.errors import DataSourceError
@@ -87,36 +87,36 @@ class TreeSource:
 
 @dataclass(frozen=True)
 class FileListSource:
-    """An explicit list of files (`-- FILE...`), each's kind told by its name."""
+    """An explicit list of files (`-- FILE...`) holding the verb's table.
+
+    As in the reference, the verb decides the table; the name decides only
+    the format: `0+...` is the new JSON format, anything else the old one,
+    so `parse -- mydump.txt` reads old-format samples.  Host patterns filter
+    records, not these files.
+    """
 
     paths: tuple[Path, ...]
     cluster: str | None = None
     config: ClusterConfig | None = None
-    kinds: dict[Path, FileKind] = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
         for p in self.paths:
             if not p.is_file():
                 raise DataSourceError(f"No such input file: {p}")
-            kind = kind_of(p.name)
-            if kind is None:
-                raise DataSourceError(
-                    f"Cannot tell the format of {p} from its name: expected <host>.csv, "
-                    "sysinfo-<host>.json, slurm-sacct.csv or 0+<type>-<name>.json"
-                )
-            self.kinds[p] = kind
 
     def files(self, table: str, window: Window | None, hosts: HostFilter) -> list[SelectedFile]:
-        """The listed files that belong to `table` (hosts and window filter records later)."""
-        out = []
-        for p in self.paths:
-            kind = self.kinds[p]
-            if kind.table != table:
-                continue
-            rx = kind.name_regex(hosts)
-            if rx is None or rx.match(p.name):
-                out.append(SelectedFile(p, kind))
-        return out
+        """Every listed file, read with the table's parser for its format."""
+        return [SelectedFile(p, _listed_kind(p.name, table)) for p in self.paths]
+
+
+def _listed_kind(name: str, table: str) -> FileKind:
+    named = kind_of(name)
+    if named is not None and named.table == table:
+        return named
+    kinds = kinds_for(table)
+    new = [k for k in kinds if k.prefix.startswith("0+")]
+    old = [k for k in kinds if not k.prefix.startswith("0+")]
+    return (new or old)[0] if name.startswith("0+") or not old else old[0]
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ CASES = [
     (["sacct", "--data-dir", "{edge}", "--array", "--het"], 2),
     (["config", "--data-dir", "{edge}", "--config-file", "/nonexistent.json"], 1),
     (["sample", "--", "/nonexistent.csv"], 1),
-    (["sample", "--", "{edge}/2025/03/03/../../../../README.md"], 1),
+    (["sample", "--", "{edge}/2025/03/03"], 1),
     (["cluster"], 2),
 ]
 

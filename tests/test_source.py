@@ -62,12 +62,13 @@ def test_host_patterns_prune_file_names(data: Path) -> None:
         "01/0+sample-c2.json", "01/c1.fox.csv"]  # fmt: skip
 
 
-def test_file_list_sniffs_kinds_and_rejects_unknown_names(data: Path) -> None:
+def test_file_list_reads_the_verbs_table_in_the_format_the_name_tells(data: Path) -> None:
     day = data / "2025/03/01"
-    src = FileListSource((day / "c1.fox.csv", day / "slurm-sacct.csv"))
-    assert names(src.files("sacct", None, HostFilter())) == ["01/slurm-sacct.csv"]
-    with pytest.raises(DataSourceError, match="Cannot tell the format"):
-        FileListSource((day / "notes.txt",))
+    src = FileListSource((day / "notes.txt", day / "0+sample-c2.json", day / "slurm-sacct.csv"))
+    parsers = [f.kind.parser.__name__ for f in src.files("sample", None, HostFilter())]
+    assert parsers == ["parse_sample_csv", "parse_sample_json", "parse_sample_csv"]
+    sacct = [f.kind.parser.__name__ for f in src.files("sacct", None, HostFilter())]
+    assert sacct == ["parse_sacct_csv", "parse_job_json", "parse_sacct_csv"]
     with pytest.raises(DataSourceError, match="No such input file"):
         FileListSource((day / "missing.csv",))
 
