@@ -12,7 +12,7 @@ import polars as pl
 from sonalyze.ingest.envelope import attributes, envelope_schema, split_errors
 from sonalyze.ingest.jsonl import read_json_lines
 from sonalyze.ingest.numbers import checked_time
-from sonalyze.ingest.parsed import Parsed, problems_from
+from sonalyze.ingest.parsed import Parsed, line_index, problems_from
 from sonalyze.ingest.schemas import NODE_STATE, PARTITION, conform
 
 CLUSTER_ATTRIBUTES = pl.Struct(
@@ -55,5 +55,8 @@ def parse_cluzter_json(data: bytes) -> Parsed:
     )
     problems.sort(key=lambda p: p.line)
     return Parsed(
-        conform(parts, PARTITION), tuple(problems), extra={"nodes": conform(nodes, NODE_STATE)}
+        conform(parts, PARTITION),
+        tuple(problems),
+        extra={"nodes": conform(nodes, NODE_STATE)},
+        lines={"": line_index(parts), "nodes": line_index(nodes)},
     )

@@ -23,11 +23,23 @@ class Parsed:
     frame: pl.DataFrame
     problems: tuple[Problem, ...] = field(default=())
     extra: dict[str, pl.DataFrame] = field(default_factory=dict)
+    # 0-based input line of each row of `frame` ("") and of each extra frame, in
+    # ascending order; lets one parse of several concatenated files be split again.
+    lines: dict[str, pl.Series] = field(default_factory=dict)
+
+    def without_lines(self) -> Parsed:
+        """The same parse without the line bookkeeping."""
+        return Parsed(self.frame, self.problems, self.extra)
 
     @property
     def soft_errors(self) -> int:
         """How many records were skipped."""
         return len(self.problems)
+
+
+def line_index(frame: pl.DataFrame, column: str = "lineno") -> pl.Series:
+    """The 0-based input line of each row, as `Parsed.lines` wants it."""
+    return frame[column].cast(pl.UInt32) if column in frame.columns else pl.Series([], dtype=pl.UInt32)
 
 
 def problems_from(line_numbers: pl.Series, reasons: pl.Series | str) -> list[Problem]:

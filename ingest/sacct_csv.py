@@ -14,7 +14,7 @@ import polars as pl
 from sonalyze.ingest.freecsv import syntax_ok, tagged_fields
 from sonalyze.ingest.lines import split_lines
 from sonalyze.ingest.numbers import checked_time, checked_uint
-from sonalyze.ingest.parsed import Parsed, problems_from
+from sonalyze.ingest.parsed import Parsed, line_index, problems_from
 from sonalyze.ingest.schemas import SACCT, conform
 from sonalyze.ingest.slurm import elapsed_seconds, gpus_from_tres, size_kib, split_job_id
 
@@ -123,4 +123,4 @@ def parse_sacct_csv(data: bytes) -> Parsed:
                "reservation", "state").fill_null(""),
     )
     problems.sort(key=lambda p: p.line)
-    return Parsed(frame, tuple(problems))
+    return Parsed(frame, tuple(problems), lines={"": line_index(good)})

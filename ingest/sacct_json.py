@@ -13,7 +13,7 @@ import polars as pl
 from sonalyze.ingest.envelope import attributes, envelope_schema, split_errors
 from sonalyze.ingest.jsonl import read_json_lines
 from sonalyze.ingest.numbers import checked_time
-from sonalyze.ingest.parsed import Parsed, problems_from
+from sonalyze.ingest.parsed import Parsed, line_index, problems_from
 from sonalyze.ingest.schemas import SACCT, conform
 from sonalyze.ingest.slurm import gpus_from_tres
 
@@ -125,4 +125,4 @@ def parse_job_json(data: bytes) -> Parsed:
         pl.col("MaxVMSize").fill_null(0).alias("max_vmsize_kib"),
     )  # fmt: skip
     problems.sort(key=lambda p: p.line)
-    return Parsed(conform(rows, SACCT), tuple(problems))
+    return Parsed(conform(rows, SACCT), tuple(problems), lines={"": line_index(rows)})

@@ -19,7 +19,7 @@ from sonalyze.ingest.freecsv import syntax_ok, tagged_fields
 from sonalyze.ingest.gpuset import parse_gpuset
 from sonalyze.ingest.lines import split_lines
 from sonalyze.ingest.numbers import checked_float, checked_time, checked_uint
-from sonalyze.ingest.parsed import Parsed, Problem, problems_from
+from sonalyze.ingest.parsed import Parsed, Problem, line_index, problems_from
 from sonalyze.ingest.schemas import FLAG_HEARTBEAT, SAMPLE, conform
 
 HEARTBEAT_CMD = "_heartbeat_"
@@ -203,7 +203,7 @@ def parse_sample_csv(data: bytes) -> Parsed:
                                                         "data_written_kib", "data_cancelled_kib",
                                                         "cpu_sampled_util_pct"]
     ).with_columns(pl.col("in_container").fill_null(False))
-    return Parsed(out, tuple(sorted(problems, key=_by_line)))
+    return Parsed(out, tuple(sorted(problems, key=_by_line)), lines={"": line_index(frame)})
 
 
 def _by_line(p: Problem) -> int:

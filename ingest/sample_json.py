@@ -16,7 +16,7 @@ from sonalyze.ingest.envelope import attributes, envelope_schema, split_errors
 from sonalyze.ingest.gpuset import mask_from_indices
 from sonalyze.ingest.jsonl import read_json_lines
 from sonalyze.ingest.numbers import checked_time
-from sonalyze.ingest.parsed import Parsed, problems_from
+from sonalyze.ingest.parsed import Parsed, line_index, problems_from
 from sonalyze.ingest.schemas import FLAG_HEARTBEAT, GPU_SAMPLE, NODE_SAMPLE, SAMPLE, conform
 
 _U64 = pl.UInt64
@@ -167,8 +167,8 @@ def _heartbeats(samples: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _node_frames(samples: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
-    system = samples.select("time", "host", "system").unnest("system")
+def _node_frames(samples: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, pl.Series]:
+    system = samples.select("lineno", "time", "host", "system").unnest("system")
     boot, _ = checked_time(pl.col("boot"))
     node = system.select(
         "time",
@@ -183,14 +183,14 @@ def _node_frames(samples: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
         "cpus",
     )
     gpu = (
-        system.select("time", "host", "gpus")
+        system.select("lineno", "time", "host", "gpus")
         .explode("gpus")
         .filter(pl.col("gpus").is_not_null())
         .unnest("gpus")
         .rename({"memory": "memory_kib"})
         .with_columns(pl.col("index").fill_null(0), pl.col("failing").fill_null(0))
     )
-    return conform(node, NODE_SAMPLE), conform(gpu, GPU_SAMPLE)
+    return conform(node, NODE_SAMPLE), conform(gpu, GPU_SAMPLE), line_index(gpu)
 
 
 def parse_sample_json(data: bytes) -> Parsed:
@@ -221,6 +221,7 @@ def parse_sample_json(data: bytes) -> Parsed:
                   "data_read_kib", "data_written_kib", "data_cancelled_kib", "cores")
     ).with_columns(pl.col("in_container").fill_null(False), pl.col("cmd").fill_null(""),
                    pl.col("user").fill_null(""))
-    node, gpu = _node_frames(samples)
+    node, gpu, gpu_lines = _node_frames(samples)
     problems.sort(key=lambda p: p.line)
-    return Parsed(frame, tuple(problems), extra={"node": node, "gpu": gpu})
+    lines = {"": line_index(rows), "node": line_index(samples), "gpu": gpu_lines}
+    return Parsed(frame, tuple(problems), extra={"node": node, "gpu": gpu}, lines=lines)

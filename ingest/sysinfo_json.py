@@ -14,7 +14,7 @@ import polars as pl
 from sonalyze.ingest.envelope import attributes, envelope_schema, split_errors
 from sonalyze.ingest.jsonl import read_json_lines
 from sonalyze.ingest.numbers import checked_time
-from sonalyze.ingest.parsed import Parsed, problems_from
+from sonalyze.ingest.parsed import Parsed, line_index, problems_from
 from sonalyze.ingest.schemas import SYSINFO, conform
 
 _U64 = pl.UInt64
@@ -100,4 +100,4 @@ def parse_sysinfo_json(data: bytes) -> Parsed:
         ),
     )
     problems.sort(key=lambda p: p.line)
-    return Parsed(conform(flat, SYSINFO))
+    return Parsed(conform(flat, SYSINFO), tuple(problems), lines={"": line_index(flat)})

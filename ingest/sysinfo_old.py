@@ -142,4 +142,6 @@ def parse_sysinfo_old(data: bytes) -> Parsed:
     frame = frame.with_columns(time.alias("time"), bad.alias("_bad"))
     problems += [Problem(n, "bad timestamp") for n in frame.filter("_bad")["_line"].to_list()]
     frame = frame.filter(~pl.col("_bad"))
-    return Parsed(conform(frame, SYSINFO), tuple(sorted(problems, key=lambda p: p.line)))
+    lines = (frame["_line"] - 1).cast(pl.UInt32)
+    problems.sort(key=lambda p: p.line)
+    return Parsed(conform(frame, SYSINFO), tuple(problems), lines={"": lines})

@@ -51,22 +51,38 @@ class FileCache:
         self.hits = 0
         self.misses = 0
 
-    def get(self, path: Path, parse: Callable[[bytes], Parsed]) -> Parsed:
-        """The parse of `path`, from the cache when the file is unchanged."""
+    @staticmethod
+    def key(path: Path) -> tuple[str, int, int]:
+        """The cache key of a file as it is on disk now."""
         st = os.stat(path)
-        key = (str(path), st.st_size, st.st_mtime_ns)
+        return (str(path), st.st_size, st.st_mtime_ns)
+
+    def lookup(self, key: tuple[str, int, int]) -> Parsed | None:
+        """The cached parse for `key`, if any."""
         with self._lock:
             found = self._lru.get(key)
             if found is not None:
                 self.hits += 1
-                return found
-            self.misses += 1
-        parsed = parse(path.read_bytes())
+            else:
+                self.misses += 1
+            return found
+
+    def put(self, key: tuple[str, int, int], parsed: Parsed) -> None:
+        """Remember a parse; one larger than the whole cache is not kept."""
         with self._lock:
             try:
                 self._lru[key] = parsed
             except ValueError:
-                pass  # larger than the whole cache: use it once, keep nothing
+                pass
+
+    def get(self, path: Path, parse: Callable[[bytes], Parsed]) -> Parsed:
+        """The parse of `path`, from the cache when the file is unchanged."""
+        key = self.key(path)
+        found = self.lookup(key)
+        if found is not None:
+            return found
+        parsed = parse(path.read_bytes()).without_lines()
+        self.put(key, parsed)
         return parsed
 
     def clear(self) -> None:

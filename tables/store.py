@@ -13,6 +13,7 @@ import polars as pl
 
 from sonalyze.errors import DataSourceError
 from sonalyze.ingest import Parsed, Problem
+from sonalyze.tables.batch import batches, parse_batch
 from sonalyze.tables.cache import FileCache
 from sonalyze.tables.hostglob import HostFilter
 from sonalyze.tables.source import DataSource, SelectedFile
@@ -48,29 +49,47 @@ class Store:
         """The canonical cluster name, if known."""
         return self.source.cluster
 
-    def parse(self, selected: SelectedFile) -> Parsed:
-        """One file's parse, from the cache when unchanged since last read."""
-        try:
-            parsed = self.cache.get(selected.path, selected.kind.parser)
-            size = selected.path.stat().st_size
-        except FileNotFoundError:
-            return Parsed(pl.DataFrame())  # removed since listing: nothing to read
-        except PermissionError:
-            raise DataSourceError(f"Cannot read {selected.path}: permission denied") from None
-        except IsADirectoryError:
-            raise DataSourceError(f"Cannot read {selected.path}: it is a directory") from None
-        self.diagnostics.files_read += 1
-        self.diagnostics.bytes_read += size
-        self.diagnostics.problems.extend((selected.path, p) for p in parsed.problems)
-        return parsed
+    def parse_all(self, files: list[SelectedFile]) -> list[Parsed]:
+        """The parse of every file, in order: cached ones reused, the rest parsed in batches."""
+        results: list[Parsed | None] = [None] * len(files)
+        pending: dict[object, list[tuple[int, tuple[str, int, int], bytes]]] = {}
+        for i, selected in enumerate(files):
+            try:
+                key = self.cache.key(selected.path)
+                found = self.cache.lookup(key)
+                data = b"" if found is not None else selected.path.read_bytes()
+            except FileNotFoundError:
+                results[i] = Parsed(pl.DataFrame())  # removed since listing: nothing to read
+                continue
+            except PermissionError:
+                raise DataSourceError(f"Cannot read {selected.path}: permission denied") from None
+            except IsADirectoryError:
+                raise DataSourceError(f"Cannot read {selected.path}: it is a directory") from None
+            self.diagnostics.files_read += 1
+            self.diagnostics.bytes_read += key[1]
+            if found is not None:
+                results[i] = found
+            else:
+                pending.setdefault(selected.kind.parser, []).append((i, key, data))
+        for parser, items in pending.items():
+            for run in batches([len(d) for _, _, d in items]):
+                parsed = parse_batch([items[j][2] for j in run], parser)  # type: ignore[arg-type]
+                for j, p in zip(run, parsed, strict=True):
+                    i, key, _ = items[j]
+                    p = p.without_lines()
+                    self.cache.put(key, p)
+                    results[i] = p
+        for selected, p in zip(files, results, strict=True):
+            assert p is not None
+            self.diagnostics.problems.extend((selected.path, q) for q in p.problems)
+        return [p for p in results if p is not None]
 
     def read(
         self, table: str, window: Window | None, hosts: HostFilter, extra: str | None = None
     ) -> pl.DataFrame:
         """All records of `table` (or of its extra frame `extra`) from the selected files."""
         frames = []
-        for selected in self.source.files(table, window, hosts):
-            parsed = self.parse(selected)
+        for parsed in self.parse_all(self.source.files(table, window, hosts)):
             frame = parsed.extra.get(extra) if extra else parsed.frame
             if frame is not None and frame.height:
                 frames.append(frame)
