@@ -89,6 +89,18 @@ def make_window(
     return Window(start, end)
 
 
+_DURATION = re.compile(r"^(?:(\d+)[wW])?(?:(\d+)[dD])?(?:(\d+)[hH])?(?:(\d+)[mM])?$")
+
+
+def parse_duration(text: str) -> int | None:
+    """`1w2d3h4m` (any part optional) or plain seconds -> seconds; None if neither."""
+    m = _DURATION.match(text)
+    if m and text:
+        w, d, h, mi = (int(g or 0) for g in m.groups())
+        return (((w * 7 + d) * 24 + h) * 60 + mi) * 60
+    return int(text) if text.isdigit() else None
+
+
 def window_from_bounds(earliest: datetime, latest: datetime) -> Window:
     """The window spanning explicit input files when no --from/--to was given."""
     return Window(earliest, latest)

@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime
 import pytest
 
 from sonalyze.errors import UsageError
-from sonalyze.tables.window import make_window
+from sonalyze.tables.window import make_window, parse_duration
 
 NOW = datetime(2025, 3, 10, 12, 30, tzinfo=UTC)
 
@@ -39,3 +39,9 @@ def test_iso_timestamps_with_offsets_become_utc() -> None:
 def test_bad_windows_are_usage_errors(f: str, t: str | None) -> None:
     with pytest.raises(UsageError):
         make_window(f, t, now=NOW)
+
+
+@pytest.mark.parametrize(("text", "seconds"), [("2h30m", 9000), ("1w", 604800), ("90", 90),
+                                               ("1d1m", 86460), ("soon", None), ("", None)])  # fmt: skip
+def test_durations(text: str, seconds: int | None) -> None:
+    assert parse_duration(text) == seconds

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 from typing import Annotated
 
 import polars as pl
@@ -31,7 +30,7 @@ from sonalyze.tables.scans import (
 )
 from sonalyze.tables.source import JobanalyzerStore
 from sonalyze.tables.store import Store
-from sonalyze.tables.window import Window
+from sonalyze.tables.window import Window, parse_duration
 from sonalyze.verbs import cluster, config, node, partitions, sacct, sample
 from sonalyze.verbs.filters import RecordFilter
 
@@ -107,15 +106,12 @@ app.command("parse", help="Alias for sample.", hidden=True)(sample_cmd)
 
 
 def _duration_option(text: str | None, option: str) -> int | None:
-    if text is None or text == "":
+    if not text:
         return None
-    from sonalyze.query.compile import _DURATION
-
-    m = _DURATION.match(text)
-    if not m or not text:
+    seconds = parse_duration(text)
+    if seconds is None:
         raise UsageError(f"Invalid {option} value {text!r}: use WwDdHhMm, e.g. 2h30m")
-    w, d, h, mi = (int(g or 0) for g in m.groups())
-    return (((w * 7 + d) * 24 + h) * 60 + mi) * 60
+    return seconds
 
 
 @app.command("sacct")
@@ -326,5 +322,3 @@ def long_option_names() -> set[str]:
                     names.add(opt[2:])
     return names
 
-
-__all__ = ["app", "long_option_names", "Path"]

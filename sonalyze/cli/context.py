@@ -103,10 +103,10 @@ class Printer:
 
     def __init__(self, info: VerbInfo, fmt: str | None, query: str | None) -> None:
         self.info = info
-        self.help = (fmt or "").split(",").count("help") > 0
         self.specs: list[FieldSpec]
         self.opts: FormatOptions
         self.specs, self.opts = parse_fmt(fmt, info.fields, default_format=info.default_format)
+        self.help = self.opts.help
         self.predicate = compile_query(query, info.fields) if query else None
 
     @property

@@ -19,9 +19,9 @@ from sonalyze.ingest.schemas import GPUSET_UNKNOWN
 from sonalyze.output.fields import Field, FieldTable
 from sonalyze.output.fmtspec import FieldSpec, FormatOptions
 from sonalyze.output.values import format_expr
-from sonalyze.query.parser import Compare, Logical, Node, Not, parse_query
+from sonalyze.query.parser import Compare, Node, Not, parse_query
+from sonalyze.tables.window import parse_duration
 
-_DURATION = re.compile(r"^(?:(\d+)[wW])?(?:(\d+)[dD])?(?:(\d+)[hH])?(?:(\d+)[mM])?$")
 _PLAIN = FormatOptions(format="csv", header=False, nodefaults=False, tag=None)
 
 
@@ -39,14 +39,10 @@ def _time(field: Field, value: str) -> datetime:
 
 
 def _duration(field: Field, value: str) -> int:
-    m = _DURATION.match(value)
-    if m and value:
-        w, d, h, mi = (int(g or 0) for g in m.groups())
-        return (((w * 7 + d) * 24 + h) * 60 + mi) * 60
-    try:
-        return int(value)
-    except ValueError:
-        raise _bad(field, value, "a duration like 2d12h or seconds") from None
+    seconds = parse_duration(value)
+    if seconds is None:
+        raise _bad(field, value, "a duration like 2d12h or seconds")
+    return seconds
 
 
 def _gpuset(field: Field, value: str) -> int:
@@ -151,5 +147,3 @@ def compile_query(text: str, table: FieldTable) -> pl.Expr:
     """A predicate for the rows a query keeps; errors are QueryErrors (usage, exit 2)."""
     return _compile(parse_query(text), table)
 
-
-__all__ = ["compile_query", "Logical"]
