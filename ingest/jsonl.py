@@ -54,12 +54,20 @@ def read_json_lines(
 ) -> tuple[pl.DataFrame, list[Problem]]:
     """Rows of a JSON-lines file under `schema`, plus a `lineno` column."""
     lines_frame, problems = split_lines(data)
+    # A torn or foreign line is usually visible from its ends: set those aside
+    # before the fast path, so one of them does not send the file down the slow one.
+    stripped = pl.col("line").str.strip_chars()
+    shaped = stripped.str.starts_with("{") & stripped.str.ends_with("}")
+    misshapen = lines_frame.filter(~shaped)
+    problems += [Problem(n + 1, _NOT_JSON) for n in misshapen["lineno"].to_list()]
+    lines_frame = lines_frame.filter(shaped)
     numbers: list[int] = lines_frame["lineno"].to_list()
     lines: list[str] = lines_frame["line"].to_list()
     if not lines:
         return pl.DataFrame(schema=schema).with_columns(lineno=pl.lit(0, pl.UInt32)), problems
     try:
         frame = _read(lines, schema)
+        problems.sort(key=lambda p: p.line)
         return frame.with_columns(lineno=pl.Series(numbers, dtype=pl.UInt32)), problems
     except (pl.exceptions.PolarsError, ValueError, OverflowError):
         pass

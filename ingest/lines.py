@@ -15,16 +15,21 @@ def split_lines(data: bytes) -> tuple[pl.DataFrame, list[Problem]]:
     newline is fine; a final line torn by a crashed writer is just a line
     that will fail to parse.
     """
+    data = data.removeprefix(b"\xef\xbb\xbf")  # a byte-order mark is not part of a record
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
         return _split_lines_slow(data)
     lines = pl.Series("line", text.split("\n"), dtype=pl.String)
     frame = pl.DataFrame({"line": lines}).with_row_index("lineno")
-    frame = frame.with_columns(pl.col("line").str.strip_chars_end("\r")).filter(
-        pl.col("line").str.len_bytes() > 0
+    return _drop_blank(frame), []
+
+
+def _drop_blank(frame: pl.DataFrame) -> pl.DataFrame:
+    # Blank and whitespace-only lines are not records (and not errors).
+    return frame.with_columns(pl.col("line").str.strip_chars_end("\r")).filter(
+        pl.col("line").str.strip_chars().str.len_bytes() > 0
     )
-    return frame, []
 
 
 def _split_lines_slow(data: bytes) -> tuple[pl.DataFrame, list[Problem]]:
@@ -42,7 +47,4 @@ def _split_lines_slow(data: bytes) -> tuple[pl.DataFrame, list[Problem]]:
             lines[n] = ""
             problems.append(Problem(n + 1, "invalid UTF-8"))
     frame = pl.DataFrame({"line": pl.Series(lines, dtype=pl.String)}).with_row_index("lineno")
-    frame = frame.with_columns(pl.col("line").str.strip_chars_end("\r")).filter(
-        pl.col("line").str.len_bytes() > 0
-    )
-    return frame, problems
+    return _drop_blank(frame), problems

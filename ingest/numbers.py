@@ -11,18 +11,11 @@ import polars as pl
 
 _UINT = r"^\d{1,20}$"
 _FLOAT = r"^(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$"
-_INT = r"^[+-]?\d{1,19}$"
 
 
 def checked_uint(text: pl.Expr, dtype: pl.DataType) -> tuple[pl.Expr, pl.Expr]:
     """Cast `text` to an unsigned type; bad where it is not digits or overflows."""
     value = pl.when(text.str.contains(_UINT)).then(text).cast(dtype, strict=False)
-    return value, text.is_not_null() & value.is_null()
-
-
-def checked_int(text: pl.Expr, dtype: pl.DataType) -> tuple[pl.Expr, pl.Expr]:
-    """Cast `text` to a signed type; bad where it is not an integer."""
-    value = pl.when(text.str.contains(_INT)).then(text).cast(dtype, strict=False)
     return value, text.is_not_null() & value.is_null()
 
 

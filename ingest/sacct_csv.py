@@ -67,7 +67,7 @@ def _typed(raw: pl.DataFrame) -> pl.DataFrame:
         value, _, bad = size_kib(pl.col(key))
         add(value, bad, name)
 
-    raw_id = pl.col("JobIDRaw").str.split_exact(".", 1)
+    raw_id = pl.col("JobIDRaw").str.splitn(".", 2)
     job_id, bad_id = checked_uint(raw_id.struct.field("field_0"), pl.UInt64())
     add(job_id, bad_id | pl.col("JobIDRaw").is_null(), "job_id")
     add(raw_id.struct.field("field_1").fill_null(""), None, "job_step")
@@ -83,15 +83,13 @@ def _typed(raw: pl.DataFrame) -> pl.DataFrame:
     code = pl.col("ExitCode").str.extract(r"^(\d+)(?::\d+)?$", 1)
     add(code.cast(pl.UInt64, strict=False), pl.col("ExitCode").is_not_null() & code.is_null(),
         "exit_code")
+    # ReqMem is per node, as in the JSON records: `n` is already per node, `c` per CPU
+    # (times the CPUs of one node), no suffix (Slurm 21.08 and later) per node too.
     mem, per, bad_mem = size_kib(pl.col("ReqMem"))
-    per_count = (
-        pl.when(per == "n")
-        .then(pl.col("ReqNodes").cast(pl.UInt64, strict=False))
-        .when(per == "c")
-        .then(pl.col("ReqCPUS").cast(pl.UInt64, strict=False))
-        .otherwise(1)
-    )
-    add(mem * per_count.fill_null(1), bad_mem, "req_mem_kib")
+    cpus = pl.col("ReqCPUS").cast(pl.UInt64, strict=False).fill_null(1)
+    nodes = pl.col("ReqNodes").cast(pl.UInt64, strict=False).fill_null(1).clip(1)
+    per_node = pl.when(per == "c").then(mem * ((cpus + nodes - 1) // nodes)).otherwise(mem)
+    add(per_node, bad_mem, "req_mem_kib")
     add(gpus_from_tres(pl.col("AllocTRES")), None, "req_gpus")
 
     missing = (

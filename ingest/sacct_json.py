@@ -14,7 +14,7 @@ from sonalyze.ingest.envelope import attributes, envelope_schema, split_errors
 from sonalyze.ingest.jsonl import read_json_lines
 from sonalyze.ingest.numbers import checked_time
 from sonalyze.ingest.parsed import Parsed, line_index, problems_from
-from sonalyze.ingest.schemas import SACCT, conform
+from sonalyze.ingest.schemas import SACCT, conform, out_of_range
 from sonalyze.ingest.slurm import gpus_from_tres
 
 _U64 = pl.UInt64
@@ -77,10 +77,10 @@ def parse_job_json(data: bytes) -> Parsed:
         pl.when(pl.col("allocated_resources") != "").then(pl.col("allocated_resources")),
         pl.col("AllocTRES"),
     )
-    gpu_source = pl.coalesce(
-        pl.when(alloc != "").then(alloc),
-        pl.when(pl.col("requested_resources") != "").then(pl.col("requested_resources")),
-    )
+    # The first source with a GPU part wins: job allocation, request, sacct allocation.
+    gpu_choices = [gpus_from_tres(pl.col(c)) for c in ("allocated_resources",
+                                                       "requested_resources", "AllocTRES")]
+    req_gpus = pl.coalesce([pl.when(g != "").then(g) for g in gpu_choices]).fill_null("")
     rows = jobs.select(
         "lineno", "time", "version", "cluster",
         pl.col("job_id").fill_null(0),
@@ -109,7 +109,7 @@ def parse_job_json(data: bytes) -> Parsed:
         pl.col("requested_cpus").fill_null(0).alias("req_cpus"),
         pl.col("requested_node_count").fill_null(0).alias("req_nodes"),
         pl.col("requested_memory_per_node").fill_null(0).alias("req_mem_kib"),
-        gpus_from_tres(gpu_source).alias("req_gpus"),
+        req_gpus.alias("req_gpus"),
         alloc.fill_null("").alias("alloc_tres"),
         pl.col("requested_resources").fill_null("").alias("req_tres"),
         _extended("priority").fill_null(0).alias("priority"),
@@ -124,5 +124,9 @@ def parse_job_json(data: bytes) -> Parsed:
         pl.col("MaxRSS").fill_null(0).alias("max_rss_kib"),
         pl.col("MaxVMSize").fill_null(0).alias("max_vmsize_kib"),
     )  # fmt: skip
+    rows = rows.with_columns(out_of_range(rows, SACCT).alias("_bad"))
+    bad_rows = rows.filter(pl.col("_bad").is_not_null()).unique("lineno", keep="first")
+    problems += problems_from(bad_rows["lineno"], bad_rows["_bad"])
+    rows = rows.filter(pl.col("_bad").is_null())
     problems.sort(key=lambda p: p.line)
     return Parsed(conform(rows, SACCT), tuple(problems), lines={"": line_index(rows)})

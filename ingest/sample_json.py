@@ -17,7 +17,14 @@ from sonalyze.ingest.gpuset import mask_from_indices
 from sonalyze.ingest.jsonl import read_json_lines
 from sonalyze.ingest.numbers import checked_time
 from sonalyze.ingest.parsed import Parsed, line_index, problems_from
-from sonalyze.ingest.schemas import FLAG_HEARTBEAT, GPU_SAMPLE, NODE_SAMPLE, SAMPLE, conform
+from sonalyze.ingest.schemas import (
+    FLAG_HEARTBEAT,
+    GPU_SAMPLE,
+    NODE_SAMPLE,
+    SAMPLE,
+    conform,
+    out_of_range,
+)
 
 _U64 = pl.UInt64
 PROCESS_GPU = pl.Struct(
@@ -212,7 +219,12 @@ def parse_sample_json(data: bytes) -> Parsed:
     problems += problems_from(bad["lineno"], bad["_bad"])
     samples = flat.filter(pl.col("_bad").is_null())
     rows = pl.concat([_processes(samples), _heartbeats(samples)], how="diagonal_relaxed")
-    rows = rows.sort("lineno", maintain_order=True)
+    rows = rows.sort("lineno", maintain_order=True).with_columns(
+        out_of_range(rows, SAMPLE).alias("_bad")
+    )
+    bad_rows = rows.filter(pl.col("_bad").is_not_null()).unique("lineno", keep="first")
+    problems += problems_from(bad_rows["lineno"], bad_rows["_bad"])
+    rows = rows.filter(pl.col("_bad").is_null())  # other processes of the sample stay
     frame = conform(rows, SAMPLE).with_columns(
         pl.col(c).fill_null(0)
         for c in ("memtotal_kib", "pid", "ppid", "job", "epoch", "cpu_pct", "cpu_kib",

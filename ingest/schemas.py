@@ -91,14 +91,36 @@ def empty(schema: dict[str, pl.DataType]) -> pl.DataFrame:
 
 
 def conform(frame: pl.DataFrame, schema: dict[str, pl.DataType]) -> pl.DataFrame:
-    """Select exactly the schema's columns in order, adding missing ones as null."""
+    """Select exactly the schema's columns in order, adding missing ones as null.
+
+    Casts never raise: a value that does not fit becomes null (parsers that
+    must not lose such values use `out_of_range` first).
+    """
     if frame.width == 0:
         return empty(schema)
     missing = [pl.lit(None).alias(n) for n in schema if n not in frame.columns]
     # with_columns broadcasts to the frame's height, also for a zero-row frame.
     return frame.with_columns(missing).select(
-        [pl.col(name).cast(dtype) for name, dtype in schema.items()]
+        [pl.col(name).cast(dtype, strict=False) for name, dtype in schema.items()]
     )
+
+
+def out_of_range(frame: pl.DataFrame, schema: dict[str, pl.DataType]) -> pl.Expr:
+    """The first column (by name) whose value does not fit the schema's type, else null.
+
+    Catches numbers too large for their column and non-finite floats, so a
+    parser can count such a record as bad instead of storing a wrong value.
+    """
+    checks = []
+    for name, dtype in schema.items():
+        if name not in frame.columns or frame.schema[name] == dtype or not dtype.is_numeric():
+            continue
+        col, cast = pl.col(name), pl.col(name).cast(dtype, strict=False)
+        bad = col.is_not_null() & cast.is_null()
+        if dtype.is_float():
+            bad = bad | (col.is_not_null() & ~cast.is_finite().fill_null(True))
+        checks.append(pl.when(bad).then(pl.lit(f"value out of range for {name}")))
+    return pl.coalesce(checks) if checks else pl.lit(None, pl.String)
 
 SYSINFO_CARD = pl.Struct(
     {

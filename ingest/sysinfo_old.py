@@ -5,7 +5,8 @@ Each object has `version`, `timestamp`, `hostname`, `description`,
 Sockets, cores and the CPU model are recovered from the description
 (`2x16 (hyperthreaded) AMD EPYC 7282, 256 GiB, 8x NVIDIA ... @ 11GiB`) as
 the Go sonalyze does.  These files hold one object per node per day, so a
-plain decoding loop costs nothing that matters.
+decoding loop per object (not per sample) is cheap enough; line numbers are
+counted incrementally so it stays linear in the input.
 """
 
 from __future__ import annotations
@@ -19,15 +20,18 @@ from sonalyze.ingest.numbers import checked_time
 from sonalyze.ingest.parsed import Parsed, Problem
 from sonalyze.ingest.schemas import SYSINFO, conform
 
-_DESC = re.compile(r"^(\d+)x(\d+)( \(hyperthreaded\))?(.*?), \d+ GiB")
-_GPU = re.compile(r", \d+x (.*) @ (\d+)GiB$")
+_DESC = re.compile(r"^(\d{1,9})x(\d{1,9})( \(hyperthreaded\))?(.*?), \d+ GiB")
+_GPU = re.compile(r", \d+x (.*) @ (\d{1,9})GiB$")
 _KIB_PER_GIB = 1024 * 1024
 
 
-def _uint(value: object) -> int | None:
+_U64_LIMIT = 1 << 64
+
+
+def _uint(value: object, scale: int = 1) -> int | None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         return None
-    return value
+    return value if value * scale < _U64_LIMIT else None
 
 
 def _cards(obj: dict, description: str) -> list[dict]:
@@ -53,7 +57,7 @@ def _cards(obj: dict, description: str) -> list[dict]:
             for i, g in enumerate(info)
             if isinstance(g, dict)
         ]
-    count = _uint(obj.get("gpu_cards")) or 0
+    count = min(_uint(obj.get("gpu_cards")) or 0, 1024)
     model, maker, mem = "", "", 0
     if m := _GPU.search(description):
         model, mem = m.group(1), int(m.group(2)) * _KIB_PER_GIB
@@ -71,7 +75,7 @@ def _row(obj: dict) -> dict | str:
         return "missing hostname"
     if not isinstance(stamp, str) or not stamp:
         return "missing timestamp"
-    mem_gb = _uint(obj.get("mem_gb"))
+    mem_gb = _uint(obj.get("mem_gb"), _KIB_PER_GIB)
     if mem_gb is None and "mem_gb" in obj:
         return "bad mem_gb"
     desc = obj.get("description") if isinstance(obj.get("description"), str) else ""
@@ -102,15 +106,17 @@ def _objects(text: str) -> tuple[list[tuple[int, dict]], list[Problem]]:
     found: list[tuple[int, dict]] = []
     problems: list[Problem] = []
     pos = 0
+    line, counted_to = 1, 0  # line number of `pos`, counted incrementally
     while True:
         while pos < len(text) and text[pos].isspace():
             pos += 1
         if pos >= len(text):
             break
-        line = text.count("\n", 0, pos) + 1
+        line += text.count("\n", counted_to, pos)
+        counted_to = pos
         try:
             obj, end = decoder.raw_decode(text, pos)
-        except ValueError:
+        except (ValueError, RecursionError):
             problems.append(Problem(line, "not a JSON object"))
             nxt = text.find("\n{", pos + 1)
             if nxt < 0:

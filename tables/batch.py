@@ -1,7 +1,7 @@
 """Parsing many files of one kind in one go, then splitting the result per file.
 
-Every parser is line-based and vectorised, so its fixed cost per call
-dominates on small files.  Concatenating the files (each ended by a
+Every parser reads records that start on a new line and is vectorised, so
+its fixed cost per call dominates on small files.  Concatenating the files (each ended by a
 newline), parsing once and cutting the rows back apart by input line gives
 each file its own `Parsed`, as if it had been parsed alone, for a fraction
 of the cost.  Batches are capped in bytes to bound memory.

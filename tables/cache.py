@@ -27,7 +27,7 @@ def parse_cache_size(text: str) -> int:
     t = text.strip().upper().removesuffix("B")
     scale = _SUFFIX.get(t[-1:], 1) if t else 1
     digits = t[:-1] if t[-1:] in _SUFFIX else t
-    if not digits.isdigit() or int(digits) <= 0:
+    if not (digits.isascii() and digits.isdigit()) or int(digits) <= 0:
         raise UsageError(f"Bad --cache value {text!r}: use a size like 512M or 2G")
     return int(digits) * scale
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import polars as pl
 
-from sonalyze.errors import ConfigError
+from sonalyze.errors import ConfigError, UsageError
 from sonalyze.tables.hostglob import expand_pattern
 
 NODE_SCHEMA: dict[str, pl.DataType] = {
@@ -61,14 +61,18 @@ def _node_rows(records: list, where: str) -> list[dict]:
         host = rec["hostname"]
         cores, mem = _int(rec, "cpu_cores", where), _int(rec, "mem_gb", where)
         cards, gpumem = _int(rec, "gpu_cards", where), _int(rec, "gpumem_gb", where)
-        if cores == 0:
-            raise ConfigError(f"{where}: zero or missing 'cpu_cores' for {host}")
-        if mem == 0:
-            raise ConfigError(f"{where}: zero or missing 'mem_gb' for {host}")
+        if cores <= 0:
+            raise ConfigError(f"{where}: zero, negative or missing 'cpu_cores' for {host}")
+        if mem <= 0:
+            raise ConfigError(f"{where}: zero, negative or missing 'mem_gb' for {host}")
         if cards == 0 and (gpumem != 0 or rec.get("gpumem_pct")):
             raise ConfigError(f"{where}: inconsistent GPU information for {host}")
         meta = rec.get("metadata")
-        for name in expand_pattern(host):
+        try:
+            names = expand_pattern(host)
+        except UsageError as e:
+            raise ConfigError(f"{where}: bad hostname pattern {host!r}: {e}") from None
+        for name in names:
             if name in seen:
                 raise ConfigError(f"{where}: duplicate host name {name}")
             seen.add(name)
@@ -95,7 +99,7 @@ def read_cluster_config(path: Path) -> ClusterConfig:
         doc = json.loads(path.read_bytes())
     except OSError as e:
         raise ConfigError(f"Cannot read config file {path}: {e.strerror}") from None
-    except ValueError as e:
+    except (ValueError, RecursionError) as e:
         raise ConfigError(f"Config file {path} is not valid JSON: {e}") from None
     where = str(path)
     if isinstance(doc, list):
@@ -121,7 +125,7 @@ def read_aliases(path: Path) -> dict[str, str]:
         return {}
     try:
         doc = json.loads(path.read_bytes())
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, RecursionError) as e:
         raise ConfigError(f"Cannot read cluster aliases {path}: {e}") from None
     if not isinstance(doc, list):
         raise ConfigError(f"{path}: expected a list of alias objects")

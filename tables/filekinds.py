@@ -53,12 +53,6 @@ class FileKind:
             )
         )
 
-    def host_of(self, name: str) -> str | None:
-        """The host part of a host-named file, else None."""
-        if not self.host_named:
-            return None
-        return name[len(self.prefix) : len(name) - len(self.suffix)]
-
     def name_regex(self, hosts: HostFilter) -> re.Pattern[str] | None:
         """A regex over base names selecting `hosts` (prefix-of-name matching), or None."""
         if hosts.is_empty or not self.host_named:
@@ -87,8 +81,6 @@ KINDS: tuple[FileKind, ...] = (
     FileKind("sacct", "0+job-slurm", ".json", parse_job_json, host_named=False),
     FileKind("partitions", "0+cluzter-slurm", ".json", parse_cluzter_json, host_named=False),
 )  # fmt: skip
-
-TABLES_WITH_FILES = ("sample", "sysinfo", "sacct", "partitions")
 
 
 def kind_of(name: str) -> FileKind | None:

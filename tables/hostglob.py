@@ -4,8 +4,9 @@ A multi-pattern is a comma-separated list of patterns; commas inside brackets
 belong to the range.  Each pattern compiles to one anchored regex in which a
 range `[1,4-8]` is an alternation of the numbers and `*` matches within one
 dot-separated element.  Matching is by prefix of elements: `c1` matches
-`c1.fox` but not `c1x`.  Patterns also expand (no `*`) and a set of names
-compresses back into patterns, for the `hosts` output columns.
+`c1.fox` but not `c1x`.  Patterns also expand (no `*`, for node lists and
+config files) and a set of names compresses back into a pattern (for the
+host lists of merged jobs).
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ def _range_numbers(body: str, pattern: str) -> list[str]:
     numbers: list[str] = []
     for part in body.split(","):
         lo, dash, hi = part.partition("-")
-        if not lo.isdigit() or (dash and not hi.isdigit()):
+        if not re.fullmatch("[0-9]{1,9}", lo) or (dash and not re.fullmatch("[0-9]{1,9}", hi)):
             raise UsageError(f"Illegal host pattern {pattern!r}: bad range [{body}]")
         a, b = int(lo), int(hi) if dash else int(lo)
         if a > b:
@@ -114,7 +115,11 @@ class HostFilter:
                     patterns.extend(split_multi_pattern(chunk))
         if not patterns:
             return cls()
+        if len(patterns) > 1000:
+            raise UsageError("Too many host patterns (at most 1000)")
         source = "|".join(f"(?:{pattern_regex(p)})" for p in patterns)
+        if len(source) > 200_000:
+            raise UsageError("Host patterns too large: use '*' instead of long number ranges")
         return cls(tuple(patterns), re.compile(source))
 
     @property

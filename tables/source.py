@@ -39,6 +39,25 @@ def _list_dir(path: Path) -> list[str]:
         raise DataSourceError(f"Cannot read directory {path}: permission denied") from None
 
 
+def _numbered(parent: Path, width: int, lo: int, hi: int) -> list[Path]:
+    """Subdirectories named by a `width`-digit number in [lo, hi], sorted."""
+    found = []
+    for name in _list_entries(parent):
+        if len(name) == width and name.isascii() and name.isdigit() and lo <= int(name) <= hi:
+            if (parent / name).is_dir():
+                found.append(parent / name)
+    return found
+
+
+def _list_entries(path: Path) -> list[str]:
+    try:
+        return sorted(os.listdir(path))
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    except PermissionError:
+        raise DataSourceError(f"Cannot read directory {path}: permission denied") from None
+
+
 def _select(names: list[str], directory: Path, table: str, hosts: HostFilter) -> list[SelectedFile]:
     out: list[SelectedFile] = []
     kinds = kinds_for(table)
@@ -67,12 +86,20 @@ class TreeSource:
             raise DataSourceError(f"Data directory {self.data_dir} does not exist")
 
     def day_dirs(self, window: Window) -> list[Path]:
-        """The existing day directories the window touches, oldest first."""
+        """The existing day directories the window touches, oldest first.
+
+        Lists what exists (years, then months, then days) rather than probing
+        every date, so a window of centuries costs no more than the tree.
+        """
+        first, last = window.start.date(), window.end.date()
         dirs = []
-        for day in window.days():
-            d = self.data_dir / f"{day.year:04d}" / f"{day.month:02d}" / f"{day.day:02d}"
-            if d.is_dir():
-                dirs.append(d)
+        for year in _numbered(self.data_dir, 4, first.year, last.year):
+            for month in _numbered(year, 2, 1, 12):
+                for day in _numbered(month, 2, 1, 31):
+                    stamp = (int(year.name), int(month.name), int(day.name))
+                    if (first.year, first.month, first.day) <= stamp <= (
+                        last.year, last.month, last.day):  # fmt: skip
+                        dirs.append(day)
         return dirs
 
     def files(self, table: str, window: Window | None, hosts: HostFilter) -> list[SelectedFile]:
@@ -140,7 +167,10 @@ class JobanalyzerStore:
 
     def resolve(self, name: str) -> str:
         """The canonical name for `name`, which may be an alias."""
-        return self.aliases().get(name, name)
+        canonical = self.aliases().get(name, name)
+        if not canonical or canonical in (".", "..") or "/" in canonical or "\0" in canonical:
+            raise DataSourceError(f"Invalid cluster name {name!r}")
+        return canonical
 
     def cluster_names(self) -> list[str]:
         """Clusters with a data directory or a config file, sorted."""

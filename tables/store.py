@@ -22,6 +22,11 @@ from sonalyze.tables.window import Window
 _DEFAULT_CACHE = FileCache()
 
 
+def default_cache() -> FileCache:
+    """The process-wide cache used when no size is asked for."""
+    return _DEFAULT_CACHE
+
+
 @dataclass
 class Diagnostics:
     """What a query read and what it had to skip."""

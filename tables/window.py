@@ -10,7 +10,7 @@ from datetime import UTC, date, datetime, timedelta
 from sonalyze.errors import UsageError
 
 _DATE = re.compile(r"^(\d\d\d\d)-(\d\d)-(\d\d)$")
-_RELATIVE = re.compile(r"^(\d+)([hdw])$")
+_RELATIVE = re.compile(r"^([0-9]{1,7})([hdw])$")
 _UNIT = {"h": timedelta(hours=1), "d": timedelta(days=1), "w": timedelta(weeks=1)}
 
 
@@ -23,6 +23,13 @@ def parse_time(text: str, *, now: datetime, end_of_day: bool, option: str) -> da
     that day, as in the reference; relative times ignore `end_of_day`.
     """
     text = text.strip()
+    try:
+        return _parse_time(text, now=now, end_of_day=end_of_day, option=option)
+    except OverflowError:
+        raise UsageError(f"Invalid {option} argument {text!r}: out of range") from None
+
+
+def _parse_time(text: str, *, now: datetime, end_of_day: bool, option: str) -> datetime:
     if m := _RELATIVE.match(text):
         return now - int(m.group(1)) * _UNIT[m.group(2)]
     if m := _DATE.match(text):
@@ -55,16 +62,6 @@ class Window:
         if self.start > self.end:
             raise UsageError("The --from time is greater than the --to time")
 
-    @property
-    def start_s(self) -> int:
-        """Start as epoch seconds."""
-        return int(self.start.timestamp())
-
-    @property
-    def end_s(self) -> int:
-        """End as epoch seconds."""
-        return int(self.end.timestamp())
-
     def days(self) -> list[date]:
         """Every UTC day the window touches, oldest first."""
         first, last = self.start.date(), self.end.date()
@@ -80,16 +77,18 @@ def make_window(
 ) -> Window:
     """Build the window for `--from`/`--to`; the default is the last `default_days` days."""
     now = (now or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
-    start = (
-        parse_time(from_text, now=now, end_of_day=False, option="--from")
-        if from_text
-        else now - timedelta(days=default_days)
-    )
     end = parse_time(to_text, now=now, end_of_day=True, option="--to") if to_text else now
+    if from_text:
+        start = parse_time(from_text, now=now, end_of_day=False, option="--from")
+    else:
+        # COMPAT(dates): with only --to, the window is the default length ending there.
+        start = min(now, end) - timedelta(days=default_days)
     return Window(start, end)
 
 
-_DURATION = re.compile(r"^(?:(\d+)[wW])?(?:(\d+)[dD])?(?:(\d+)[hH])?(?:(\d+)[mM])?$")
+_DURATION = re.compile(
+    r"^(?:([0-9]{1,6})[wW])?(?:([0-9]{1,7})[dD])?(?:([0-9]{1,9})[hH])?(?:([0-9]{1,10})[mM])?$"
+)
 
 
 def parse_duration(text: str) -> int | None:
@@ -98,9 +97,5 @@ def parse_duration(text: str) -> int | None:
     if m and text:
         w, d, h, mi = (int(g or 0) for g in m.groups())
         return (((w * 7 + d) * 24 + h) * 60 + mi) * 60
-    return int(text) if text.isdigit() else None
+    return int(text) if re.fullmatch("[0-9]{1,15}", text) else None
 
-
-def window_from_bounds(earliest: datetime, latest: datetime) -> Window:
-    """The window spanning explicit input files when no --from/--to was given."""
-    return Window(earliest, latest)

@@ -31,7 +31,7 @@ def test_csv_units_and_ids() -> None:
     assert row["user_cpu"] == 86400 + 2 * 3600 + 3 * 60 + 4
     assert row["system_cpu"] == 5 * 60 + 6 and row["ave_cpu"] == 1
     assert row["max_rss_kib"] == 1536
-    assert row["req_mem_kib"] == 2 * 4 * 1024 * 1024  # per-node memory times two nodes
+    assert row["req_mem_kib"] == 4 * 1024 * 1024  # per node, as in the JSON records
     assert row["timelimit_raw"] == 90 * 60 and row["exit_code"] == 2
     assert row["req_gpus"] == "a100=2,*=2"  # gres/gpumem is not a GPU count
 

@@ -103,8 +103,18 @@ def test_format_words_alone_select_default_fields() -> None:
 
 
 def test_format_precedence_and_header_names_as_typed() -> None:
-    specs, opts = parse_fmt("fixed,json,csv,Count,count/sec", TABLE)
-    assert opts.format == "csv" and [s.header for s in specs] == ["Count", "count/sec"]
+    specs, opts = parse_fmt("fixed,json,csv,Count,when/sec", TABLE)
+    assert opts.format == "csv" and [s.header for s in specs] == ["Count", "when/sec"]
+
+
+@pytest.mark.parametrize("fmt", ["csv,count/sec", "csv,name/iso", "csv,count/m30"])
+def test_modifiers_only_where_they_mean_something(fmt: str) -> None:
+    with pytest.raises(UsageError, match="does not apply"):
+        parse_fmt(fmt, TABLE)
+
+
+def test_empty_tag_is_no_tag() -> None:
+    assert parse_fmt("csv,count,tag:", TABLE)[1].tag is None
 
 
 def test_unknown_field_suggests_a_close_name() -> None:

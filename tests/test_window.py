@@ -29,6 +29,11 @@ def test_default_is_the_last_day() -> None:
     assert (w.start, w.end) == (datetime(2025, 3, 9, 12, 30, tzinfo=UTC), NOW)
 
 
+def test_only_to_gives_the_default_length_ending_there() -> None:
+    w = make_window(None, "2025-03-01", now=NOW, default_days=2)
+    assert w.start == datetime(2025, 2, 27, 23, 59, 59, tzinfo=UTC)
+
+
 def test_iso_timestamps_with_offsets_become_utc() -> None:
     w = make_window("2025-03-01T10:00+02:00", "2025-03-01T10:00:00Z", now=NOW)
     assert w.start == datetime(2025, 3, 1, 8, 0, tzinfo=UTC)

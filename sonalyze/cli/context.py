@@ -18,11 +18,11 @@ from sonalyze.tables.cache import FileCache, parse_cache_size
 from sonalyze.tables.clusterconfig import read_cluster_config
 from sonalyze.tables.hostglob import HostFilter
 from sonalyze.tables.source import FileListSource, JobanalyzerStore, TreeSource
-from sonalyze.tables.store import Store
+from sonalyze.tables.store import Store, default_cache
 from sonalyze.tables.window import Window, make_window
 from sonalyze.verbs import VerbInfo
 
-_CACHES: dict[int, FileCache] = {}
+_CACHES: dict[int, FileCache] = {}  # THREADS: filled from the CLI's one thread
 
 
 def split_values(values: Iterable[str] | None) -> list[str]:
@@ -40,7 +40,7 @@ def job_ids(values: Iterable[str] | None, option: str) -> tuple[int, ...]:
     """Job ids from repeatable, comma-separated values."""
     ids = []
     for v in split_values(values):
-        if not v.isdigit():
+        if not (v.isascii() and v.isdigit() and len(v) <= 19):
             raise UsageError(f"Invalid {option} value {v!r}: job ids are non-negative integers")
         ids.append(int(v))
     return tuple(ids)
@@ -63,7 +63,7 @@ def open_store(
     if jobanalyzer_dir and config_file:
         raise UsageError("--jobanalyzer-dir precludes --config-file")
     size = parse_cache_size(cache) if cache else None
-    file_cache = _CACHES.setdefault(size or 0, FileCache(size) if size else FileCache())
+    file_cache = _CACHES.setdefault(size, FileCache(size)) if size else default_cache()
     config = read_cluster_config(config_file) if config_file else None
     if jobanalyzer_dir:
         store = JobanalyzerStore(jobanalyzer_dir)

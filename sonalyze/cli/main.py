@@ -21,7 +21,8 @@ def _is_usage_error(e: Exception) -> bool:
 
 def _fail(message: str, code: int) -> None:
     # COMPAT(errors): one line, `sonalyze: error: ...`.
-    sys.stderr.write(f"sonalyze: error: {message}\n")
+    first = (message.strip().splitlines() or ["unknown error"])[0]
+    sys.stderr.write(f"sonalyze: error: {first}\n")
     sys.exit(code)
 
 

@@ -85,8 +85,8 @@ class FieldTable:
         """Every field name and alias and group name, for suggestions."""
         return [*self.by_name, *self.groups]
 
-    def suggest(self, name: str) -> UsageError:
+    def suggest(self, name: str, where: str = "--fmt") -> UsageError:
         """A usage error for an unknown field, naming the closest known name."""
         close = difflib.get_close_matches(name, self.all_names(), n=1, cutoff=0.6)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
-        return UsageError(f"Unknown field {name!r} in --fmt{hint}; try --fmt=help")
+        return UsageError(f"Unknown field {name!r} in {where}{hint}; try --fmt=help")

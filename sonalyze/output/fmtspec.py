@@ -12,12 +12,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sonalyze.errors import UsageError
 from sonalyze.output.fields import Field, FieldTable
 
 MAX_FIELDS = 200
 CONTROLS = {"fixed", "csv", "csvnamed", "json", "awk", "header", "noheader", "nodefaults",
             "separator", "help", "native"}  # fmt: skip
 MODIFIERS = ("sec", "iso", "m30")
+_TIMES = {"datetime", "isotime", "isotime_or_unknown"}
+_APPLIES = {"sec": _TIMES | {"duration"}, "iso": _TIMES, "m30": {"str", "str30"}}
 
 
 @dataclass(frozen=True)
@@ -44,8 +47,10 @@ class FormatOptions:
 def _expand(
     word: str, table: FieldTable, out: list[FieldSpec], depth: int = 0
 ) -> bool:
-    if len(out) >= MAX_FIELDS or depth > 10:
+    if depth > 10:
         return True
+    if len(out) >= MAX_FIELDS:
+        return word in table.groups or table.lookup(word.partition("/")[0]) is not None
     found = False
     field = table.lookup(word)
     if field is not None:
@@ -60,6 +65,8 @@ def _expand(
     base, slash, mod = word.partition("/")
     if slash and mod in MODIFIERS:
         field = table.lookup(base)
+        if field is not None and field.kind not in _APPLIES[mod]:
+            raise UsageError(f"--fmt: /{mod} does not apply to {base} ({field.kind} values)")
         if field is not None:
             out.append(FieldSpec(field, frozenset({mod}), word))
             return True
@@ -78,7 +85,7 @@ def parse_fmt(
         if not word:
             continue
         if word.startswith("tag:"):
-            tag = word[4:]
+            tag = word[4:] or None
         elif word in CONTROLS:
             controls.add(word)
         elif not _expand(word, table, fields):

@@ -9,7 +9,6 @@ printed text.  Field names and aliases are both accepted.
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime
 
 import polars as pl
@@ -33,9 +32,9 @@ def _time(field: Field, value: str) -> datetime:
     text = value.strip().replace("Z", "+00:00")
     try:
         stamp = datetime.fromisoformat(text)
-    except ValueError:
+        return stamp.replace(tzinfo=UTC) if stamp.tzinfo is None else stamp.astimezone(UTC)
+    except (ValueError, OverflowError):
         raise _bad(field, value, "a time like '2024-10-31 12:00:00' or ISO 8601") from None
-    return stamp.replace(tzinfo=UTC) if stamp.tzinfo is None else stamp.astimezone(UTC)
 
 
 def _duration(field: Field, value: str) -> int:
@@ -82,12 +81,13 @@ def _set_compare(a_sub_b: pl.Expr, b_sub_a: pl.Expr, equal: pl.Expr, op: str) ->
 def _compare(node: Compare, table: FieldTable) -> pl.Expr:
     field = table.lookup(node.field)
     if field is None:
-        raise table.suggest(node.field)
+        raise table.suggest(node.field, "-q")
     if node.op == "=~":
-        try:
-            re.compile(node.value)
-        except re.error as e:
-            raise QueryError(f"Bad regular expression {node.value!r} in query: {e}") from None
+        try:  # the regex runs in Polars (Rust syntax), so Polars checks it
+            pl.select(pl.lit("").str.contains(node.value))
+        except pl.exceptions.PolarsError as e:
+            first = str(e).splitlines()[0]
+            raise QueryError(f"Bad regular expression {node.value!r} in query: {first}") from None
         text = format_expr(FieldSpec(field, frozenset(), field.name), _PLAIN)
         return text.str.contains(node.value)
     # COMPAT(query): aliases are accepted, strings compare as text, GiB fields as printed.
@@ -143,7 +143,15 @@ def _compile(node: Node, table: FieldTable) -> pl.Expr:
     return left & right if node.op == "and" else left | right
 
 
+MAX_QUERY_LENGTH = 10_000
+
+
 def compile_query(text: str, table: FieldTable) -> pl.Expr:
     """A predicate for the rows a query keeps; errors are QueryErrors (usage, exit 2)."""
-    return _compile(parse_query(text), table)
+    if len(text) > MAX_QUERY_LENGTH:
+        raise QueryError(f"Query too long ({len(text)} characters, at most {MAX_QUERY_LENGTH})")
+    try:
+        return _compile(parse_query(text), table)
+    except RecursionError:
+        raise QueryError("Query nested too deeply") from None
 

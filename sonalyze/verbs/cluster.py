@@ -6,6 +6,7 @@ from pathlib import Path
 
 import polars as pl
 
+from sonalyze.errors import DataSourceError
 from sonalyze.output.fields import Field, FieldTable
 from sonalyze.verbs import VerbInfo
 
@@ -34,6 +35,8 @@ INFO = VerbInfo(
 
 def anonymous(data_dir: Path) -> pl.LazyFrame:
     """The one cluster of a bare data directory, named as the reference names it."""
+    if not data_dir.is_dir():
+        raise DataSourceError(f"Data directory {data_dir} does not exist")
     return pl.LazyFrame(
         {
             "name": [f"{data_dir.name}.data"],

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import polars as pl
 
+from sonalyze.errors import UsageError
 from sonalyze.output.fields import Field, FieldTable
 from sonalyze.tables.hostglob import HostFilter, expand_pattern
 from sonalyze.verbs import VerbInfo
@@ -62,7 +63,14 @@ def _with_hosts(rows: pl.LazyFrame, hosts: HostFilter) -> pl.LazyFrame:
 
 def _expand(ranges: pl.Series) -> list[str]:
     # Runs per snapshot row, only with --host: node ranges need pattern expansion.
-    return [name for r in ranges for name in expand_pattern(r)]
+    # A malformed range in the data matches nothing; it is not the user's error.
+    names: list[str] = []
+    for r in ranges:
+        try:
+            names.extend(expand_pattern(r))
+        except UsageError:
+            continue
+    return names
 
 
 def run_spart(partitions: pl.LazyFrame, hosts: HostFilter = NO_HOSTS) -> pl.LazyFrame:
