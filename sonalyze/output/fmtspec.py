@@ -12,15 +12,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sonalyze.errors import UsageError
 from sonalyze.output.fields import Field, FieldTable
 
 MAX_FIELDS = 200
 CONTROLS = {"fixed", "csv", "csvnamed", "json", "awk", "header", "noheader", "nodefaults",
             "separator", "help", "native"}  # fmt: skip
 MODIFIERS = ("sec", "iso", "m30")
-_TIMES = {"datetime", "isotime", "isotime_or_unknown"}
-_APPLIES = {"sec": _TIMES | {"duration"}, "iso": _TIMES, "m30": {"str", "str30"}}
 
 
 @dataclass(frozen=True)
@@ -65,8 +62,8 @@ def _expand(
     base, slash, mod = word.partition("/")
     if slash and mod in MODIFIERS:
         field = table.lookup(base)
-        if field is not None and field.kind not in _APPLIES[mod]:
-            raise UsageError(f"--fmt: /{mod} does not apply to {base} ({field.kind} values)")
+        # A modifier that does not apply to the field's kind changes nothing, as in the
+        # reference (scripts use e.g. `Timestamp/sec` on snode's text timestamps).
         if field is not None:
             out.append(FieldSpec(field, frozenset({mod}), word))
             return True
