@@ -24,7 +24,7 @@ def syntax_ok() -> pl.Expr:
 def tagged_fields(lines: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
     """One String column per key (null when absent) for each `lineno`.
 
-    A key given twice on a line takes its last value.
+    A key given twice on a line keeps its first value.
     """
     fields = (
         lines.select("lineno", pl.col("line").str.extract_all(_FIELD).alias("f"))
@@ -42,7 +42,7 @@ def tagged_fields(lines: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
         .unnest("f")
         .filter(pl.col("key").is_in(keys) & pl.col("value").is_not_null())
     )
-    wide = pairs.pivot(on="key", index="lineno", values="value", aggregate_function="last")
+    wide = pairs.pivot(on="key", index="lineno", values="value", aggregate_function="first")
     base = lines.select("lineno").join(wide, on="lineno", how="left", maintain_order="left")
     return base.select(
         "lineno",

@@ -127,8 +127,8 @@ def _tagged_quote_free(lines: pl.DataFrame) -> pl.DataFrame:
     return lines.select(
         "lineno",
         *[
-            # The greedy prefix finds the last occurrence: a repeated key keeps its last value.
-            pl.col("line").str.extract(rf"^(?:.*,)?{re.escape(key)}=([^,]*)", 1).alias(column)
+            # COMPAT(dup-keys): a repeated key keeps its first value.
+            pl.col("line").str.extract(rf"(?:^|,){re.escape(key)}=([^,]*)", 1).alias(column)
             for key, (column, _) in TAGGED_KEYS.items()
         ],
     )

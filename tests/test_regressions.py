@@ -37,11 +37,11 @@ def test_huge_sysinfo_numbers_and_deep_nesting_are_counted() -> None:
     assert parsed.frame.height == 2 and parsed.soft_errors == 2
 
 
-def test_repeated_key_keeps_the_last_value_with_or_without_quotes() -> None:
+def test_repeated_key_keeps_the_first_value_with_or_without_quotes() -> None:
     base = "v=1,time=2025-01-01T00:00:00Z,host=h,user=u,cmd=c,job=1,job=2"
     plain = parse_sample_csv(base.encode()).frame["job"].to_list()
     quoted = parse_sample_csv((base + ',"gpus=0,1"').encode()).frame["job"].to_list()
-    assert plain == quoted == [2]
+    assert plain == quoted == [1]
 
 
 def test_blank_lines_and_byte_order_mark_are_not_errors() -> None:
