@@ -123,14 +123,19 @@ def _finish(raw: pl.DataFrame, kinds: dict[str, str]) -> tuple[pl.DataFrame, pl.
     return good, bad
 
 
-def _tagged_quote_free(lines: pl.DataFrame) -> pl.DataFrame:
+def _key_value(key: str) -> pl.Expr:
+    # COMPAT(dup-keys): a repeated key keeps its first value.
+    line = pl.col("line")
+    if key == "gpus":  # Sonar quotes a card list: "gpus=0,1"
+        parts = line.str.extract_groups(r'(?:^|,)(?:"gpus=([^"]*)"|gpus=([^,"]*))')
+        return pl.coalesce(parts.struct.field("1"), parts.struct.field("2"))
+    return line.str.extract(rf"(?:^|,){re.escape(key)}=([^,]*)", 1)
+
+
+def _tagged_simple(lines: pl.DataFrame) -> pl.DataFrame:
+    """Lines whose only quoted field, if any, is a GPU list: one regex per key."""
     return lines.select(
-        "lineno",
-        *[
-            # COMPAT(dup-keys): a repeated key keeps its first value.
-            pl.col("line").str.extract(rf"(?:^|,){re.escape(key)}=([^,]*)", 1).alias(column)
-            for key, (column, _) in TAGGED_KEYS.items()
-        ],
+        "lineno", *[_key_value(key).alias(column) for key, (column, _) in TAGGED_KEYS.items()]
     )
 
 
@@ -159,7 +164,8 @@ def parse_sample_csv(data: bytes) -> Parsed:
     lines = lines.with_columns(
         syntax_ok().alias("_ok"),
         pl.col("line").str.contains(_TAGGED_START).alias("_tagged"),
-        pl.col("line").str.contains('"').alias("_quoted"),
+        # Quotes other than around a GPU list need the general field splitter.
+        pl.col("line").str.replace_all(r'"gpus=[0-9,]*"', "").str.contains('"').alias("_quoted"),
     )
     problems += problems_from(lines.filter(~pl.col("_ok"))["lineno"], "CSV syntax error")
     lines = lines.filter(pl.col("_ok"))
@@ -167,7 +173,7 @@ def parse_sample_csv(data: bytes) -> Parsed:
     tagged_kinds = {column: kind for column, kind in TAGGED_KEYS.values()}
     parts: list[pl.DataFrame] = []
     for raw in (
-        _tagged_quote_free(lines.filter(pl.col("_tagged") & ~pl.col("_quoted"))),
+        _tagged_simple(lines.filter(pl.col("_tagged") & ~pl.col("_quoted"))),
         _tagged_quoted(lines.filter(pl.col("_tagged") & pl.col("_quoted"))),
     ):
         if raw.height:

@@ -1,7 +1,8 @@
 """Reading tables: selected files -> cached parses -> one frame per table.
 
-`Store` bundles a data source, the parsed-file cache and a record of what
-was skipped, so the CLI can report "N records skipped" after any query.
+`Store` bundles a data source, the in-process and on-disk caches of parsed
+files and a record of what was skipped, so the CLI can report "N records
+skipped" after any query.
 """
 
 from __future__ import annotations
@@ -11,11 +12,11 @@ from pathlib import Path
 
 import polars as pl
 
-from sonalyze.errors import DataSourceError
 from sonalyze.ingest import Parsed, Problem
-from sonalyze.tables.batch import batches, parse_batch
 from sonalyze.tables.cache import FileCache
+from sonalyze.tables.diskcache import DiskCache
 from sonalyze.tables.hostglob import HostFilter
+from sonalyze.tables.loader import load_all
 from sonalyze.tables.source import DataSource, SelectedFile
 from sonalyze.tables.window import Window
 
@@ -47,6 +48,7 @@ class Store:
 
     source: DataSource
     cache: FileCache = field(default_factory=lambda: _DEFAULT_CACHE)
+    disk: DiskCache | None = None
     diagnostics: Diagnostics = field(default_factory=Diagnostics)
 
     @property
@@ -55,39 +57,13 @@ class Store:
         return self.source.cluster
 
     def parse_all(self, files: list[SelectedFile]) -> list[Parsed]:
-        """The parse of every file, in order: cached ones reused, the rest parsed in batches."""
-        results: list[Parsed | None] = [None] * len(files)
-        pending: dict[object, list[tuple[int, tuple[str, int, int], bytes]]] = {}
-        for i, selected in enumerate(files):
-            try:
-                key = self.cache.key(selected.path)
-                found = self.cache.lookup(key)
-                data = b"" if found is not None else selected.path.read_bytes()
-            except FileNotFoundError:
-                results[i] = Parsed(pl.DataFrame())  # removed since listing: nothing to read
-                continue
-            except PermissionError:
-                raise DataSourceError(f"Cannot read {selected.path}: permission denied") from None
-            except IsADirectoryError:
-                raise DataSourceError(f"Cannot read {selected.path}: it is a directory") from None
-            self.diagnostics.files_read += 1
-            self.diagnostics.bytes_read += key[1]
-            if found is not None:
-                results[i] = found
-            else:
-                pending.setdefault(selected.kind.parser, []).append((i, key, data))
-        for parser, items in pending.items():
-            for run in batches([len(d) for _, _, d in items]):
-                parsed = parse_batch([items[j][2] for j in run], parser)  # type: ignore[arg-type]
-                for j, p in zip(run, parsed, strict=True):
-                    i, key, _ = items[j]
-                    p = p.without_lines()
-                    self.cache.put(key, p)
-                    results[i] = p
-        for selected, p in zip(files, results, strict=True):
-            assert p is not None
+        """The parse of every file, in order, from whichever cache can serve it."""
+        parsed, size = load_all(files, self.cache, self.disk)
+        self.diagnostics.files_read += len(files)
+        self.diagnostics.bytes_read += size
+        for selected, p in zip(files, parsed, strict=True):
             self.diagnostics.problems.extend((selected.path, q) for q in p.problems)
-        return [p for p in results if p is not None]
+        return parsed
 
     def read(
         self, table: str, window: Window | None, hosts: HostFilter, extra: str | None = None

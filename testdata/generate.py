@@ -62,7 +62,9 @@ def make_nodes(cluster: str, count: int) -> list[Node]:
     return nodes
 
 
-def schedule(rng: random.Random, nodes: list[Node], days: int, first_id: int) -> list[Job]:
+def schedule(rng: random.Random, nodes: list[Node], days: int, first_id: int,
+             procs: int = 4) -> list[Job]:  # fmt: skip
+    """Jobs back to back on every node; `procs` is about how many processes a full node runs."""
     jobs: list[Job] = []
     job_id = first_id
     end_of_data = START + timedelta(days=days)
@@ -72,14 +74,17 @@ def schedule(rng: random.Random, nodes: list[Node], days: int, first_id: int) ->
             length = timedelta(minutes=rng.choice([20, 45, 90, 180, 400]))
             user = rng.choice(USERS)
             gpus = sorted(rng.sample(range(node.gpus), rng.randint(1, node.gpus))) if node.gpus else []
-            cpus = rng.choice([1, 4, 16, 32])
+            cpus = rng.choice([1, 4, 16, 32, node.cores // 2, node.cores])
             state = rng.choices(["COMPLETED", "FAILED", "TIMEOUT", "OUT_OF_MEMORY", "CANCELLED"],
                                 weights=[80, 8, 5, 4, 3])[0]  # fmt: skip
-            ncmd = rng.randint(1, 3)
+            # Processes in proportion to the cores the job holds: MPI-style ranks of one
+            # program, plus a helper or two.  A full node then runs about `procs` of them.
+            ranks = max(1, round(procs * cpus / node.cores))
+            helpers = rng.sample(COMMANDS, rng.randint(1, 2))
+            cmds = [helpers[0]] * ranks + helpers[1:]
             jobs.append(Job(job_id, user, node, t, t + length, cpus, rng.choice([4, 16, 64]),
-                            gpus, rng.sample(COMMANDS, ncmd), state,
-                            rng.choice([0.05, 0.5, 0.95]),
-                            [rng.randrange(2000, 90000) for _ in range(ncmd)]))  # fmt: skip
+                            gpus, cmds, state, rng.choice([0.05, 0.5, 0.95]),
+                            [rng.randrange(2000, 4_000_000) for _ in cmds]))  # fmt: skip
             job_id += 1
             t = t + length + timedelta(minutes=rng.choice([0, 5, 30]))
     return jobs
@@ -304,7 +309,7 @@ def write_config(root: Path, cluster: str, nodes: list[Node], desc: str) -> None
 
 
 def generate(out: Path, nodes_per_cluster: int, days: int, seed: int, interval: int,
-             formats: tuple[str, ...] = ("old", "new")) -> None:  # fmt: skip
+             formats: tuple[str, ...] = ("old", "new"), procs: int = 4) -> None:  # fmt: skip
     """Write the tree (see the module docstring)."""
     rng = random.Random(seed)
     times = sample_times(days, interval)
@@ -313,7 +318,7 @@ def generate(out: Path, nodes_per_cluster: int, days: int, seed: int, interval: 
         if fmt not in formats:
             continue
         nodes = make_nodes(cluster, nodes_per_cluster)
-        jobs = schedule(rng, nodes, days, 1000 if cluster == "alpha" else 5000)
+        jobs = schedule(rng, nodes, days, 1000 if cluster == "alpha" else 5000, procs)
         write_config(out, cluster, nodes, f"Test cluster {cluster} ({fmt} formats)")
         for t in times:
             for node in nodes:
@@ -358,10 +363,12 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--interval", type=int, default=15, help="minutes between samples")
     ap.add_argument("--formats", default="old,new", help="which clusters: old (alpha), new (beta)")
+    ap.add_argument("--procs", type=int, default=4,
+                    help="processes a fully busy node runs (realistic: 30-60)")  # fmt: skip
     a = ap.parse_args()
     if a.out.exists() and any(a.out.iterdir()):
         ap.error(f"{a.out} is not empty; generate into a new directory")
-    generate(a.out, a.nodes, a.days, a.seed, a.interval, tuple(a.formats.split(",")))
+    generate(a.out, a.nodes, a.days, a.seed, a.interval, tuple(a.formats.split(",")), a.procs)
 
 
 if __name__ == "__main__":

@@ -56,3 +56,10 @@ def tree() -> Path:
 def edge() -> Path:
     """The hand-written edge-case tree (a --data-dir)."""
     return EDGE
+
+
+@pytest.fixture(autouse=True)
+def private_cache_dir(tmp_path, monkeypatch):
+    """Every test gets its own persistent cache, so none sees another's entries."""
+    monkeypatch.setenv("SONALYZE_CACHE_DIR", str(tmp_path / "sonalyze-cache"))
+    return tmp_path / "sonalyze-cache"

@@ -14,6 +14,7 @@ from sonalyze.cli.context import (
     Printer,
     hosts_of,
     job_ids,
+    open_disk_cache,
     open_store,
     report_problems,
     split_values,
@@ -55,9 +56,11 @@ def _printer(info, fmt: str | None, query: str | None) -> Printer | None:
     return printer
 
 
-def _store(data_dir, jobanalyzer_dir, cluster_name, config_file, files, cache) -> Store:
+def _store(data_dir, jobanalyzer_dir, cluster_name, config_file, files, cache, cache_dir
+           ) -> Store:  # fmt: skip
     return open_store(data_dir=data_dir, jobanalyzer_dir=jobanalyzer_dir, cluster=cluster_name,
-                      config_file=config_file, files=files, cache=cache)  # fmt: skip
+                      config_file=config_file, files=files, cache=cache,
+                      cache_dir=cache_dir)  # fmt: skip
 
 
 @app.command("sample")
@@ -68,6 +71,7 @@ def sample_cmd(
     cluster_name: o.Cluster = None,
     config_file: o.ConfigFile = None,
     cache: o.CacheSize = None,
+    cache_dir: o.CacheDir = None,
     from_: o.From = None,
     to: o.To = None,
     host: o.Host = None,
@@ -94,7 +98,7 @@ def sample_cmd(
         commands=tuple(split_values(command)),
         exclude_commands=tuple(split_values(exclude_command)),
     )
-    store = _store(data_dir, jobanalyzer_dir, cluster_name, config_file, files, cache)
+    store = _store(data_dir, jobanalyzer_dir, cluster_name, config_file, files, cache, cache_dir)
     hosts = hosts_of(host)
     window = window_for(store, from_, to)
     rows = sample.run(scan_sample(store, window, hosts), sample.SampleOptions(records))
@@ -122,6 +126,7 @@ def sacct_cmd(
     cluster_name: o.Cluster = None,
     config_file: o.ConfigFile = None,
     cache: o.CacheSize = None,
+    cache_dir: o.CacheDir = None,
     from_: o.From = None,
     to: o.To = None,
     host: o.Host = None,
@@ -170,7 +175,7 @@ def sacct_cmd(
         kind="array" if array else "het" if het else "regular",
         hosts=hosts_of(host),
     )
-    store = _store(data_dir, jobanalyzer_dir, cluster_name, config_file, files, cache)
+    store = _store(data_dir, jobanalyzer_dir, cluster_name, config_file, files, cache, cache_dir)
     rows = printer.query(sacct.run(scan_sacct(store, window_for(store, from_, to)), opts))
     if opts.kind == "array":
         for (array_id,), group in rows.group_by("array_job_id", maintain_order=True):
@@ -204,6 +209,7 @@ def node_cmd(
     cluster_name: o.Cluster = None,
     config_file: o.ConfigFile = None,
     cache: o.CacheSize = None,
+    cache_dir: o.CacheDir = None,
     from_: o.From = None,
     to: o.To = None,
     host: o.Host = None,
@@ -216,7 +222,7 @@ def node_cmd(
     printer = _printer(node.INFO, fmt, query)
     if printer is None:
         return
-    store = _store(data_dir, jobanalyzer_dir, cluster_name, config_file, files, cache)
+    store = _store(data_dir, jobanalyzer_dir, cluster_name, config_file, files, cache, cache_dir)
     window = window_for(store, from_, to)
     opts = node.NodeOptions(newest=newest)
     rows = printer.query(node.run(_node_rows(store, window, host), opts).collect())
@@ -232,6 +238,7 @@ def config_cmd(
     cluster_name: o.Cluster = None,
     config_file: o.ConfigFile = None,
     cache: o.CacheSize = None,
+    cache_dir: o.CacheDir = None,
     from_: o.From = None,
     to: o.To = None,
     host: o.Host = None,
@@ -243,7 +250,7 @@ def config_cmd(
     printer = _printer(config.INFO, fmt, query)
     if printer is None:
         return
-    store = _store(data_dir, jobanalyzer_dir, cluster_name, config_file, files, cache)
+    store = _store(data_dir, jobanalyzer_dir, cluster_name, config_file, files, cache, cache_dir)
     window = window_for(store, from_, to, default_days=config.DEFAULT_DAYS)
     printer.print(config.run(_node_rows(store, window, host)).collect())
     report_problems(store, verbose)
@@ -279,6 +286,7 @@ def _partition_command(info, scan, run):
         cluster_name: o.Cluster = None,
         config_file: o.ConfigFile = None,
         cache: o.CacheSize = None,
+        cache_dir: o.CacheDir = None,
         from_: o.From = None,
         to: o.To = None,
         host: o.Host = None,
@@ -289,7 +297,7 @@ def _partition_command(info, scan, run):
         printer = _printer(info, fmt, query)
         if printer is None:
             return
-        store = _store(data_dir, jobanalyzer_dir, cluster_name, config_file, files, cache)
+        store = _store(data_dir, jobanalyzer_dir, cluster_name, config_file, files, cache, cache_dir)
         rows = run(scan(store, window_for(store, from_, to)), hosts_of(host))
         printer.print(rows.collect())
         report_problems(store, verbose)
@@ -303,6 +311,31 @@ snode_cmd = _partition_command(partitions.SNODE_INFO, scan_node_states, partitio
 app.command("spart")(spart_cmd)
 app.command("partitions", help="Alias for spart.", hidden=True)(spart_cmd)
 app.command("snode")(snode_cmd)
+
+
+cache_app = typer.Typer(help="Inspect or empty the cache of parsed files kept between runs.",
+                        no_args_is_help=True)  # fmt: skip
+app.add_typer(cache_app, name="cache")
+
+
+@cache_app.command("stats")
+def cache_stats_cmd(cache_dir: o.CacheDir = None) -> None:
+    """Print where the cache is, how many files it holds and their size."""
+    disk = open_disk_cache(cache_dir)
+    if disk is None:
+        sys.stdout.write("cache: off\n")
+        return
+    count, size = disk.usage()
+    sys.stdout.write(f"directory: {disk.root}\nentries: {count}\nbytes: {size}\n"
+                     f"budget: {disk.budget}\n")  # fmt: skip
+
+
+@cache_app.command("clear")
+def cache_clear_cmd(cache_dir: o.CacheDir = None) -> None:
+    """Delete every cached file (the data is untouched)."""
+    disk = open_disk_cache(cache_dir)
+    removed = disk.clear() if disk is not None else 0
+    sys.stdout.write(f"removed {removed} cache entries\n")
 
 
 @app.command("version")

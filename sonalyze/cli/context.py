@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -16,6 +17,7 @@ from sonalyze.output.render import format_help, render
 from sonalyze.query import compile_query
 from sonalyze.tables.cache import FileCache, parse_cache_size
 from sonalyze.tables.clusterconfig import read_cluster_config
+from sonalyze.tables.diskcache import DEFAULT_BUDGET, DiskCache, default_dir, parse_budget
 from sonalyze.tables.hostglob import HostFilter
 from sonalyze.tables.source import FileListSource, JobanalyzerStore, TreeSource
 from sonalyze.tables.store import Store, default_cache
@@ -54,6 +56,7 @@ def open_store(
     config_file: Path | None,
     files: list[Path] | None,
     cache: str | None,
+    cache_dir: str | None = None,
 ) -> Store:
     """The store the data-source options describe; conflicting sources are usage errors."""
     given = [n for n, v in (("--data-dir", data_dir), ("--jobanalyzer-dir", jobanalyzer_dir),
@@ -65,17 +68,29 @@ def open_store(
     size = parse_cache_size(cache) if cache else None
     file_cache = _CACHES.setdefault(size, FileCache(size)) if size else default_cache()
     config = read_cluster_config(config_file) if config_file else None
+    disk = open_disk_cache(cache_dir)
     if jobanalyzer_dir:
         store = JobanalyzerStore(jobanalyzer_dir)
         name = cluster or _only_cluster(store)
-        return Store(store.tree(name), file_cache)
+        return Store(store.tree(name), file_cache, disk)
     if data_dir:
-        return Store(TreeSource(data_dir, cluster, config), file_cache)
+        return Store(TreeSource(data_dir, cluster, config), file_cache, disk)
     if files or config is not None:
         # A config file alone is a source too: `config` and `node` show its nodes.
-        return Store(FileListSource(tuple(files or ()), cluster, config), file_cache)
+        return Store(FileListSource(tuple(files or ()), cluster, config), file_cache, disk)
     raise UsageError("No data source: give --data-dir, --jobanalyzer-dir with --cluster, "
                      "or files after --")
+
+
+def open_disk_cache(cache_dir: str | None) -> DiskCache | None:
+    """The persistent cache for --cache-dir (or the default place); None when off."""
+    if cache_dir is not None and cache_dir.strip().lower() in ("", "off", "none"):
+        return None
+    root = Path(cache_dir) if cache_dir is not None else default_dir()
+    if root is None:
+        return None
+    budget_text = os.environ.get("SONALYZE_CACHE_BUDGET")
+    return DiskCache(root, parse_budget(budget_text) if budget_text else DEFAULT_BUDGET)
 
 
 def _only_cluster(store: JobanalyzerStore) -> str:

@@ -42,6 +42,12 @@ CacheSize = Annotated[
     typer.Option("--cache", metavar="SIZE", help="Size of the parsed-file cache, e.g. 512M or 2G.",
                  rich_help_panel=DATA),
 ]  # fmt: skip
+CacheDir = Annotated[
+    str | None,
+    typer.Option("--cache-dir", metavar="DIR",
+                 help="Where parsed files are kept between runs ('off' to disable). "
+                 "[default: $SONALYZE_CACHE_DIR or ~/.cache/sonalyze]", rich_help_panel=DATA),
+]  # fmt: skip
 Files = Annotated[
     list[Path] | None,
     typer.Argument(metavar="FILE",

@@ -1,0 +1,263 @@
+"""The persistent cache: parsed files kept on disk as Arrow IPC between CLI runs.
+
+One entry file per data file, named by a hash of its absolute path, holding
+a JSON header (what was parsed: size, mtime, inode, the byte offset parsed
+up to, checksums of the first and last 4 KiB before that offset, line count,
+skipped records) and the frames as LZ4-compressed Arrow IPC.
+
+Rules that keep it honest:
+
+- An entry is used as is only when size and mtime match.  A file that grew
+  and whose head and tail checksums still match was appended to: only the
+  new bytes are parsed and the entry is extended.  Anything else (rewritten,
+  truncated, replaced) is parsed again from scratch.
+- Only whole lines are cached; a torn last line is parsed on every read until
+  its writer finishes it.
+- Entries are written to a temporary file and renamed into place, so
+  concurrent processes see the old entry or the new one, never half of one.
+  An entry that cannot be read for any reason is ignored and rebuilt.
+- The total size stays under a budget: after writing, the least recently
+  used entries (by file mtime, refreshed on use) are deleted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import struct
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+from sonalyze.errors import UsageError
+from sonalyze.ingest import Parsed, Problem
+
+FORMAT = 1
+MAGIC = b"SONALYZE-CACHE\n"
+DEFAULT_BUDGET = 4 << 30
+_CHECK_BYTES = 4096
+_STALE_TEMP_SECONDS = 3600
+
+
+def default_dir() -> Path | None:
+    """$SONALYZE_CACHE_DIR (`off` disables), else $XDG_CACHE_HOME/sonalyze, else ~/.cache/sonalyze."""
+    env = os.environ.get("SONALYZE_CACHE_DIR")
+    if env is not None:
+        return None if env.strip().lower() in ("", "off", "none") else Path(env)
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg) if xdg else Path.home() / ".cache") / "sonalyze"
+
+
+def _digest(data: bytes) -> str:
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    """What a data file looks like now, as far as the cache needs to know."""
+
+    path: Path
+    size: int
+    mtime_ns: int
+    inode: int
+
+    @classmethod
+    def of(cls, path: Path) -> Fingerprint:
+        """Stat the file."""
+        st = os.stat(path)
+        return cls(path, st.st_size, st.st_mtime_ns, st.st_ino)
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A cached prefix of a data file: its parse and how to recognise the bytes."""
+
+    parser: str
+    size: int
+    mtime_ns: int
+    inode: int
+    offset: int  # bytes parsed: always just after a newline
+    lines: int  # newlines in those bytes
+    head: str
+    tail: str
+    parsed: Parsed
+
+
+def checks(data: bytes) -> tuple[str, str]:
+    """Checksums of the first and the last 4 KiB of `data`."""
+    return _digest(data[:_CHECK_BYTES]), _digest(data[-_CHECK_BYTES:])
+
+
+class DiskCache:
+    """Entries under one directory, within a byte budget."""
+
+    def __init__(self, root: Path, budget: int = DEFAULT_BUDGET) -> None:
+        self.root = root
+        self.budget = budget
+        self.hits = 0
+        self.extended = 0
+        self.written = 0
+
+    def _entry_path(self, path: Path) -> Path:
+        name = hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:40]
+        return self.root / name[:2] / f"{name}.arrow"
+
+    def load(self, path: Path, parser: str) -> Entry | None:
+        """The entry for `path`, or None if absent, of another parser or unreadable."""
+        where = self._entry_path(path)
+        try:
+            raw = where.read_bytes()
+            return _decode(raw, parser)
+        except FileNotFoundError:
+            return None
+        except Exception:  # noqa: BLE001 - any damage means "not cached"; it is rebuilt
+            _remove(where)
+            return None
+
+    def touch(self, path: Path) -> None:
+        """Mark an entry as used (eviction drops the least recently used)."""
+        try:
+            os.utime(self._entry_path(path))
+        except OSError:
+            pass
+
+    def save(self, path: Path, entry: Entry) -> None:
+        """Write an entry atomically; a failure to write only costs the caching."""
+        where = self._entry_path(path)
+        try:
+            where.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=where.parent)
+            with os.fdopen(fd, "wb") as out:
+                out.write(_encode(entry))
+            os.replace(tmp, where)
+            self.written += 1
+        except OSError:
+            try:
+                os.unlink(tmp)
+            except (OSError, UnboundLocalError):
+                pass
+
+    def usage(self) -> tuple[int, int]:
+        """(entries, bytes) currently on disk."""
+        count = total = 0
+        for f in self._files():
+            try:
+                total += f.stat().st_size
+                count += 1
+            except OSError:
+                continue
+        return count, total
+
+    def _files(self) -> list[Path]:
+        if not self.root.is_dir():
+            return []
+        return [f for d in self.root.iterdir() if d.is_dir() for f in d.iterdir()
+                if f.suffix == ".arrow"]  # fmt: skip
+
+    def evict(self) -> None:
+        """Delete the least recently used entries until the budget holds; drop stale temps."""
+        now = time.time()
+        entries = []
+        for d in (d for d in self.root.iterdir() if d.is_dir()) if self.root.is_dir() else ():
+            for f in d.iterdir():
+                try:
+                    st = f.stat()
+                except OSError:
+                    continue
+                if f.name.startswith(".tmp-"):
+                    if now - st.st_mtime > _STALE_TEMP_SECONDS:
+                        _remove(f)
+                    continue
+                entries.append((st.st_mtime, st.st_size, f))
+        total = sum(size for _, size, _ in entries)
+        for _, size, f in sorted(entries):
+            if total <= self.budget:
+                break
+            _remove(f)
+            total -= size
+
+    def clear(self) -> int:
+        """Delete every entry; returns how many."""
+        files = self._files()
+        for f in files:
+            _remove(f)
+        return len(files)
+
+
+def _remove(path: Path) -> None:
+    try:
+        path.unlink()
+    except OSError:
+        pass
+
+
+def _ipc(frame: pl.DataFrame) -> bytes:
+    buf = io.BytesIO()
+    frame.write_ipc(buf, compression="lz4")
+    return buf.getvalue()
+
+
+def _encode(entry: Entry) -> bytes:
+    frames = {"": entry.parsed.frame, **entry.parsed.extra}
+    blobs = {name: _ipc(frame) for name, frame in frames.items()}
+    header = {
+        "format": FORMAT,
+        "parser": entry.parser,
+        "size": entry.size,
+        "mtime_ns": entry.mtime_ns,
+        "inode": entry.inode,
+        "offset": entry.offset,
+        "lines": entry.lines,
+        "head": entry.head,
+        "tail": entry.tail,
+        "problems": [[p.line, p.reason] for p in entry.parsed.problems],
+        "frames": [[name, len(blob)] for name, blob in blobs.items()],
+    }
+    head = json.dumps(header).encode()
+    return MAGIC + struct.pack("<Q", len(head)) + head + b"".join(blobs.values())
+
+
+def _decode(raw: bytes, parser: str) -> Entry | None:
+    if not raw.startswith(MAGIC):
+        raise ValueError("not a cache entry")
+    pos = len(MAGIC)
+    (length,) = struct.unpack_from("<Q", raw, pos)
+    pos += 8
+    header = json.loads(raw[pos : pos + length])
+    pos += length
+    if header["format"] != FORMAT or header["parser"] != parser:
+        return None
+    frames: dict[str, pl.DataFrame] = {}
+    for name, size in header["frames"]:
+        if pos + size > len(raw):
+            raise ValueError("truncated cache entry")
+        frames[name] = pl.read_ipc(io.BytesIO(raw[pos : pos + size]))
+        pos += size
+    main = frames.pop("")
+    problems = tuple(Problem(int(line), str(reason)) for line, reason in header["problems"])
+    return Entry(
+        parser,
+        int(header["size"]),
+        int(header["mtime_ns"]),
+        int(header["inode"]),
+        int(header["offset"]),
+        int(header["lines"]),
+        str(header["head"]),
+        str(header["tail"]),
+        Parsed(main, problems, frames),
+    )
+
+
+def parse_budget(text: str) -> int:
+    """A disk budget like `4G`; reuses the memory cache's size syntax."""
+    from sonalyze.tables.cache import parse_cache_size
+
+    try:
+        return parse_cache_size(text)
+    except UsageError:
+        raise UsageError(f"Bad cache budget {text!r}: use a size like 500M or 4G") from None

@@ -1,0 +1,164 @@
+"""Getting the parse of a set of files as cheaply as their caches allow.
+
+For each file, in order of preference: the in-process cache (unchanged
+file), the on-disk cache (unchanged, or appended to: then only the new
+bytes are parsed), a fresh parse.  Whatever must be parsed -- whole files
+or new tails -- is parsed in batches per format.  Only whole lines go into
+the disk cache; a torn last line is parsed on each read until it is whole.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+from sonalyze.errors import DataSourceError
+from sonalyze.ingest import Parsed, Problem
+from sonalyze.tables.batch import batches, parse_batch
+from sonalyze.tables.cache import FileCache
+from sonalyze.tables.diskcache import DiskCache, Entry, Fingerprint, checks
+from sonalyze.tables.source import SelectedFile
+
+
+@dataclass
+class _Work:
+    """One file that needs parsing: the bytes to parse and the cached prefix, if any."""
+
+    index: int
+    selected: SelectedFile
+    fingerprint: Fingerprint
+    base: Entry | None
+    new_bytes: bytes  # after base.offset (or the whole file without a base)
+
+
+def shift(parsed: Parsed, lines: int) -> Parsed:
+    """The parse with its problem line numbers moved down by `lines`."""
+    if not lines:
+        return parsed
+    moved = tuple(Problem(p.line + lines, p.reason) for p in parsed.problems)
+    return Parsed(parsed.frame, moved, parsed.extra)
+
+
+def join(first: Parsed, second: Parsed) -> Parsed:
+    """Two parses of consecutive parts of one file as one."""
+    if not second.frame.height and not second.problems and not any(
+        f.height for f in second.extra.values()
+    ):
+        return first
+    frame = pl.concat([first.frame, second.frame], how="vertical_relaxed")
+    extra = {
+        k: pl.concat([v, second.extra[k]], how="vertical_relaxed") if k in second.extra else v
+        for k, v in first.extra.items()
+    }
+    return Parsed(frame, first.problems + second.problems, extra)
+
+
+def _read_range(path: Path, start: int, length: int | None = None) -> bytes:
+    with open(path, "rb") as f:
+        f.seek(start)
+        return f.read() if length is None else f.read(length)
+
+
+def _appended(entry: Entry, fp: Fingerprint) -> bool:
+    """True if the file is the cached bytes plus more (checked by head and tail sums)."""
+    if fp.inode != entry.inode or fp.size < entry.offset:
+        return False
+    head = _read_range(fp.path, 0, min(4096, entry.offset))
+    tail_start = max(0, entry.offset - 4096)
+    tail = _read_range(fp.path, tail_start, entry.offset - tail_start)
+    return checks(head)[0] == entry.head and checks(tail)[1] == entry.tail
+
+
+def _plan(selected: SelectedFile, fp: Fingerprint, disk: DiskCache | None, index: int
+          ) -> tuple[Parsed | None, _Work | None]:  # fmt: skip
+    parser = selected.kind.parser.__name__
+    entry = disk.load(selected.path, parser) if disk else None
+    if entry is not None and (entry.size, entry.mtime_ns, entry.inode) == (
+            fp.size, fp.mtime_ns, fp.inode) and entry.offset == fp.size:  # fmt: skip
+        disk.touch(selected.path)  # type: ignore[union-attr]
+        disk.hits += 1  # type: ignore[union-attr]
+        return entry.parsed, None
+    if entry is not None and _appended(entry, fp):
+        return None, _Work(index, selected, fp, entry, _read_range(fp.path, entry.offset))
+    return None, _Work(index, selected, fp, None, selected.path.read_bytes())
+
+
+def load_all(files: list[SelectedFile], memory: FileCache, disk: DiskCache | None
+             ) -> tuple[list[Parsed], int]:  # fmt: skip
+    """The parse of every file, in order, and the bytes the files hold."""
+    results: list[Parsed | None] = [None] * len(files)
+    work: list[_Work] = []
+    total = 0
+    for i, selected in enumerate(files):
+        try:
+            fp = Fingerprint.of(selected.path)
+            key = (str(selected.path), fp.size, fp.mtime_ns)
+            total += fp.size
+            found = memory.lookup(key)
+            if found is None:
+                found, todo = _plan(selected, fp, disk, i)
+                if todo is not None:
+                    work.append(todo)
+                else:
+                    memory.put(key, found)  # type: ignore[arg-type]
+            results[i] = found
+        except FileNotFoundError:
+            results[i] = Parsed(pl.DataFrame())  # removed since listing: nothing to read
+        except PermissionError:
+            raise DataSourceError(f"Cannot read {selected.path}: permission denied") from None
+        except IsADirectoryError:
+            raise DataSourceError(f"Cannot read {selected.path}: it is a directory") from None
+    for w, parsed in _parse(work, disk):
+        results[w.index] = parsed
+        memory.put((str(w.selected.path), w.fingerprint.size, w.fingerprint.mtime_ns), parsed)
+    if disk is not None and work:
+        disk.evict()
+    return [r if r is not None else Parsed(pl.DataFrame()) for r in results], total
+
+
+def _parse(work: list[_Work], disk: DiskCache | None) -> list[tuple[_Work, Parsed]]:
+    """Parse the new bytes of every work item, batched per format; update the disk cache."""
+    by_parser: dict[object, list[_Work]] = {}
+    for w in work:
+        by_parser.setdefault(w.selected.kind.parser, []).append(w)
+    out: list[tuple[_Work, Parsed]] = []
+    for parser, items in by_parser.items():
+        cuts = [w.new_bytes.rfind(b"\n") + 1 for w in items]
+        whole = [w.new_bytes[:c] for w, c in zip(items, cuts, strict=True)]
+        for run in batches([len(b) for b in whole]):
+            parsed = parse_batch([whole[j] for j in run], parser)  # type: ignore[arg-type]
+            for j, p in zip(run, parsed, strict=True):
+                w = items[j]
+                entry = _extend(w, whole[j], p.without_lines())
+                if disk is not None and whole[j] and entry.offset > 0:
+                    disk.save(w.selected.path, entry)
+                    disk.extended += w.base is not None
+                out.append((w, _with_torn_line(w, entry)))
+    return out
+
+
+def _extend(w: _Work, whole: bytes, parsed: Parsed) -> Entry:
+    """The cache entry covering the base (if any) plus the newly parsed whole lines."""
+    base = w.base
+    lines = base.lines if base else 0
+    merged = join(base.parsed, shift(parsed, lines)) if base else parsed
+    offset = (base.offset if base else 0) + len(whole)
+    head = base.head if base else checks(whole[:4096])[0]
+    if len(whole) >= 4096 or base is None:
+        tail = checks(whole[-4096:])[1]
+    else:  # the last 4 KiB reach back into the cached prefix
+        start = max(0, offset - 4096)
+        tail = checks(_read_range(w.fingerprint.path, start, offset - start))[1]
+    fp = w.fingerprint
+    return Entry(w.selected.kind.parser.__name__, fp.size, fp.mtime_ns, fp.inode, offset,
+                 lines + whole.count(b"\n"), head, tail, merged)  # fmt: skip
+
+
+def _with_torn_line(w: _Work, entry: Entry) -> Parsed:
+    """Add the parse of a last line still being written (never cached)."""
+    torn = w.new_bytes[w.new_bytes.rfind(b"\n") + 1 :]
+    if not torn:
+        return entry.parsed
+    return join(entry.parsed, shift(w.selected.kind.parser(torn).without_lines(), entry.lines))

@@ -1,0 +1,133 @@
+"""The persistent cache: never stale, extended on append, robust to damage and races."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from sonalyze.ingest.sample_csv import parse_sample_csv
+from sonalyze.tables.cache import FileCache
+from sonalyze.tables.diskcache import DiskCache
+from sonalyze.tables.filekinds import kind_of
+from sonalyze.tables.loader import load_all
+from sonalyze.tables.source import SelectedFile
+
+LINE = "v=1,time=2025-01-01T00:00:{:02d}Z,host=h,user=u,cmd=c,pid={}\n"
+
+
+def lines(*pids: int) -> str:
+    return "".join(LINE.format(p % 60, p) for p in pids)
+
+
+def pids(path: Path, disk: DiskCache) -> list[int]:
+    """Read through a fresh in-process cache, as a new CLI process would."""
+    (parsed,), _ = load_all([SelectedFile(path, kind_of(path.name))], FileCache(), disk)
+    return parsed.frame["pid"].to_list()
+
+
+@pytest.fixture
+def disk(tmp_path: Path) -> DiskCache:
+    return DiskCache(tmp_path / "cache")
+
+
+def test_second_read_comes_from_disk(tmp_path: Path, disk: DiskCache) -> None:
+    f = tmp_path / "h.csv"
+    f.write_text(lines(1, 2))
+    assert pids(f, disk) == [1, 2] and disk.written == 1
+    assert pids(f, disk) == [1, 2] and disk.hits == 1
+
+
+def test_appended_file_parses_only_the_new_lines(tmp_path: Path, disk: DiskCache) -> None:
+    f = tmp_path / "h.csv"
+    f.write_text(lines(1, 2))
+    pids(f, disk)
+    with f.open("a") as out:
+        out.write(lines(3) + "v=1,time=bad,host=h,user=u,cmd=c\n")
+    (parsed,), _ = load_all([SelectedFile(f, kind_of(f.name))], FileCache(), disk)
+    assert parsed.frame["pid"].to_list() == [1, 2, 3] and disk.extended == 1
+    assert [(p.line, p.reason) for p in parsed.problems] == [(4, "bad value for time")]
+
+
+def test_rewritten_file_is_parsed_again(tmp_path: Path, disk: DiskCache) -> None:
+    f = tmp_path / "h.csv"
+    f.write_text(lines(1, 2))
+    pids(f, disk)
+    f.write_text(lines(7, 8, 9))  # longer, but not an append: the head differs
+    assert pids(f, disk) == [7, 8, 9]
+    f.write_text(lines(5))  # shorter
+    assert pids(f, disk) == [5]
+
+
+def test_torn_last_line_is_not_cached(tmp_path: Path, disk: DiskCache) -> None:
+    f = tmp_path / "h.csv"
+    whole = lines(1, 2)
+    f.write_text(whole + LINE.format(3, 3)[:25])
+    first = load_all([SelectedFile(f, kind_of(f.name))], FileCache(), disk)[0][0]
+    assert first.frame["pid"].to_list() == [1, 2] and first.soft_errors == 1
+    f.write_text(whole + LINE.format(3, 3))  # the writer finished the line
+    assert pids(f, disk) == [1, 2, 3]
+
+
+@pytest.mark.parametrize("damage", ["truncate", "garbage", "empty"])
+def test_damaged_entry_is_ignored_and_rebuilt(tmp_path: Path, disk: DiskCache, damage: str
+                                              ) -> None:  # fmt: skip
+    f = tmp_path / "h.csv"
+    f.write_text(lines(1, 2, 3))
+    pids(f, disk)
+    (entry,) = [p for p in (tmp_path / "cache").rglob("*.arrow")]
+    raw = entry.read_bytes()
+    entry.write_bytes({"truncate": raw[: len(raw) // 2], "garbage": b"\x00junk" * 50,
+                       "empty": b""}[damage])  # fmt: skip
+    assert pids(f, disk) == [1, 2, 3]
+    assert pids(f, disk) == [1, 2, 3] and disk.hits == 1  # rebuilt, then used
+
+
+def test_budget_drops_least_recently_used(tmp_path: Path) -> None:
+    disk = DiskCache(tmp_path / "cache", budget=1)
+    for i in range(3):
+        f = tmp_path / f"h{i}.csv"
+        f.write_text(lines(i))
+        pids(f, disk)
+    assert disk.usage()[0] <= 1
+
+
+def test_clear_removes_everything(tmp_path: Path, disk: DiskCache) -> None:
+    f = tmp_path / "h.csv"
+    f.write_text(lines(1))
+    pids(f, disk)
+    assert disk.clear() == 1 and disk.usage() == (0, 0)
+
+
+def test_two_processes_filling_the_cache_at_once_leave_it_valid(tmp_path: Path, tree) -> None:
+    cache = tmp_path / "shared"
+    env = {**os.environ, "SONALYZE_CACHE_DIR": str(cache)}
+    args = [sys.executable, "-m", "sonalyze", "sample", "--jobanalyzer-dir", str(tree),
+            "--cluster", "alpha", "-f", "2025-03-03", "-t", "2025-03-05", "--fmt=csv,pid,cpu%"]
+    procs = [subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+             for _ in range(3)]  # fmt: skip
+    outs = [p.communicate()[0] for p in procs]
+    assert all(p.returncode == 0 for p in procs) and outs[0] == outs[1] == outs[2]
+    again = subprocess.run(args, env=env, capture_output=True, check=True).stdout
+    assert again == outs[0]
+    no_cache = subprocess.run(args, env={**env, "SONALYZE_CACHE_DIR": "off"},
+                              capture_output=True, check=True).stdout  # fmt: skip
+    assert no_cache == outs[0]
+    assert not list(cache.rglob(".tmp-*"))
+
+
+def test_cache_commands(cli, tree, private_cache_dir) -> None:
+    cli(["node", "--jobanalyzer-dir", tree, "--cluster", "beta", "-f", "2025-03-03"])
+    stats = cli(["cache", "stats"]).out
+    assert f"directory: {private_cache_dir}" in stats and "entries: 0" not in stats
+    assert cli(["cache", "clear"]).out.startswith("removed ")
+    assert "entries: 0" in cli(["cache", "stats"]).out
+
+
+def test_parse_is_the_same_with_and_without_the_cache(tmp_path: Path, disk: DiskCache) -> None:
+    f = tmp_path / "h.csv"
+    f.write_text(lines(*range(100)))
+    assert pids(f, disk) == parse_sample_csv(f.read_bytes()).frame["pid"].to_list()
