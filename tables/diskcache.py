@@ -22,6 +22,7 @@ Rules that keep it honest:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import json
@@ -42,6 +43,19 @@ MAGIC = b"SONALYZE-CACHE\n"
 DEFAULT_BUDGET = 4 << 30
 _CHECK_BYTES = 4096
 _STALE_TEMP_SECONDS = 3600
+
+
+@functools.cache
+def code_tag() -> str:
+    """Changes whenever what a parse produces may change: version and storage schemas.
+
+    An entry written by another version of sonalyze is simply not used.
+    """
+    from sonalyze import __version__
+    from sonalyze.ingest import schemas
+
+    shapes = [repr(v) for k, v in sorted(vars(schemas).items()) if k.isupper()]
+    return _digest((__version__ + "".join(shapes)).encode())
 
 
 def default_dir() -> Path | None:
@@ -207,6 +221,7 @@ def _encode(entry: Entry) -> bytes:
     blobs = {name: _ipc(frame) for name, frame in frames.items()}
     header = {
         "format": FORMAT,
+        "code": code_tag(),
         "parser": entry.parser,
         "size": entry.size,
         "mtime_ns": entry.mtime_ns,
@@ -230,7 +245,7 @@ def _decode(raw: bytes, parser: str) -> Entry | None:
     pos += 8
     header = json.loads(raw[pos : pos + length])
     pos += length
-    if header["format"] != FORMAT or header["parser"] != parser:
+    if header["format"] != FORMAT or header["parser"] != parser or header["code"] != code_tag():
         return None
     frames: dict[str, pl.DataFrame] = {}
     for name, size in header["frames"]:

@@ -13,18 +13,12 @@ Names follow the Go sonalyze's data tree: in every `YYYY/MM/DD` directory,
 
 from __future__ import annotations
 
+import importlib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from sonalyze.ingest import Parsed
-from sonalyze.ingest.cluzter_json import parse_cluzter_json
-from sonalyze.ingest.sacct_csv import parse_sacct_csv
-from sonalyze.ingest.sacct_json import parse_job_json
-from sonalyze.ingest.sample_csv import parse_sample_csv
-from sonalyze.ingest.sample_json import parse_sample_json
-from sonalyze.ingest.sysinfo_json import parse_sysinfo_json
-from sonalyze.ingest.sysinfo_old import parse_sysinfo_old
 from sonalyze.tables.hostglob import HostFilter, pattern_regex
 
 
@@ -35,9 +29,15 @@ class FileKind:
     table: str
     prefix: str
     suffix: str
-    parser: Callable[[bytes], Parsed]
+    parser_name: str  # "module:function" under sonalyze.ingest, imported on first use
     host_named: bool = True
     excluded: frozenset[str] = frozenset()
+
+    @property
+    def parser(self) -> Callable[[bytes], Parsed]:
+        """The parse function (importing its module only when a file of this kind is read)."""
+        module, function = self.parser_name.split(":")
+        return getattr(importlib.import_module(f"sonalyze.ingest.{module}"), function)
 
     def claims(self, name: str) -> bool:
         """True if a file with this base name is of this kind."""
@@ -71,15 +71,16 @@ _RESERVED_PREFIXES = ("0+", "sysinfo-")
 
 KINDS: tuple[FileKind, ...] = (
     FileKind(
-        "sample", "", ".csv", parse_sample_csv,
+        "sample", "", ".csv", "sample_csv:parse_sample_csv",
         excluded=frozenset({"cpuhog.csv", "bughunt.csv", "slurm-sacct.csv"}),
     ),
-    FileKind("sample", "0+sample-", ".json", parse_sample_json),
-    FileKind("sysinfo", "sysinfo-", ".json", parse_sysinfo_old),
-    FileKind("sysinfo", "0+sysinfo-", ".json", parse_sysinfo_json),
-    FileKind("sacct", "slurm-sacct", ".csv", parse_sacct_csv, host_named=False),
-    FileKind("sacct", "0+job-slurm", ".json", parse_job_json, host_named=False),
-    FileKind("partitions", "0+cluzter-slurm", ".json", parse_cluzter_json, host_named=False),
+    FileKind("sample", "0+sample-", ".json", "sample_json:parse_sample_json"),
+    FileKind("sysinfo", "sysinfo-", ".json", "sysinfo_old:parse_sysinfo_old"),
+    FileKind("sysinfo", "0+sysinfo-", ".json", "sysinfo_json:parse_sysinfo_json"),
+    FileKind("sacct", "slurm-sacct", ".csv", "sacct_csv:parse_sacct_csv", host_named=False),
+    FileKind("sacct", "0+job-slurm", ".json", "sacct_json:parse_job_json", host_named=False),
+    FileKind("partitions", "0+cluzter-slurm", ".json", "cluzter_json:parse_cluzter_json",
+             host_named=False),
 )  # fmt: skip
 
 

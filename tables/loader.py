@@ -73,7 +73,7 @@ def _appended(entry: Entry, fp: Fingerprint) -> bool:
 
 def _plan(selected: SelectedFile, fp: Fingerprint, disk: DiskCache | None, index: int
           ) -> tuple[Parsed | None, _Work | None]:  # fmt: skip
-    parser = selected.kind.parser.__name__
+    parser = selected.kind.parser_name
     entry = disk.load(selected.path, parser) if disk else None
     if entry is not None and (entry.size, entry.mtime_ns, entry.inode) == (
             fp.size, fp.mtime_ns, fp.inode) and entry.offset == fp.size:  # fmt: skip
@@ -152,7 +152,7 @@ def _extend(w: _Work, whole: bytes, parsed: Parsed) -> Entry:
         start = max(0, offset - 4096)
         tail = checks(_read_range(w.fingerprint.path, start, offset - start))[1]
     fp = w.fingerprint
-    return Entry(w.selected.kind.parser.__name__, fp.size, fp.mtime_ns, fp.inode, offset,
+    return Entry(w.selected.kind.parser_name, fp.size, fp.mtime_ns, fp.inode, offset,
                  lines + whole.count(b"\n"), head, tail, merged)  # fmt: skip
 
 

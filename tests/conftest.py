@@ -60,6 +60,9 @@ def edge() -> Path:
 
 @pytest.fixture(autouse=True)
 def private_cache_dir(tmp_path, monkeypatch):
-    """Every test gets its own persistent cache, so none sees another's entries."""
+    """Every test gets its own persistent cache and an empty in-process one."""
+    from sonalyze.tables.store import default_cache
+
+    default_cache().clear()
     monkeypatch.setenv("SONALYZE_CACHE_DIR", str(tmp_path / "sonalyze-cache"))
     return tmp_path / "sonalyze-cache"

@@ -131,3 +131,14 @@ def test_parse_is_the_same_with_and_without_the_cache(tmp_path: Path, disk: Disk
     f = tmp_path / "h.csv"
     f.write_text(lines(*range(100)))
     assert pids(f, disk) == parse_sample_csv(f.read_bytes()).frame["pid"].to_list()
+
+
+def test_entries_of_another_version_are_not_used(tmp_path: Path, disk: DiskCache,
+                                                 monkeypatch) -> None:  # fmt: skip
+    f = tmp_path / "h.csv"
+    f.write_text(lines(1))
+    pids(f, disk)
+    import sonalyze.tables.diskcache as dc
+
+    monkeypatch.setattr(dc, "code_tag", lambda: "another version")
+    assert pids(f, disk) == [1] and disk.hits == 0

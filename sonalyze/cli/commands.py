@@ -344,10 +344,9 @@ def version_cmd() -> None:
     sys.stdout.write(f"sonalyze {__version__}\n")
 
 
-def long_option_names() -> set[str]:
-    """Every long option name of every command, for Go-style `-name` spellings."""
+def long_option_names(group: object) -> set[str]:
+    """Every long option name of every command of `group`, for Go-style `-name` spellings."""
     names: set[str] = set()
-    group = typer.main.get_command(app)
     for cmd in getattr(group, "commands", {}).values():
         for param in cmd.params:
             for opt in getattr(param, "opts", []):

@@ -34,8 +34,8 @@ def main(argv: list[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args or os.environ.get("SONALYZE_DEBUG") == "1"
     args = [a for a in args if a != "--debug"]
-    args = normalize_argv(args, long_option_names())
     command = typer.main.get_command(app)
+    args = normalize_argv(args, long_option_names(command))
     if not args:
         args = ["--help"]
     try:
