@@ -1,94 +1,197 @@
-"""Time whole `sonalyze` processes over named scenarios and print a table.
+"""Benchmark whole `sonalyze` processes over named scenarios and print a table.
 
-    python bench/run.py TREE [--runs N] [--reference PATH]
+    python bench/run.py [--scale 50x7] [--formats old,new] [--runs 3]
+                        [--reference PATH] [--only REGEX] [--work DIR]
 
-TREE is a Jobanalyzer store, e.g. one made by
-`python testdata/generate.py /tmp/bench-tree --nodes 50 --days 7 --interval 5`.
-For each scenario: median/min/max wall seconds over N runs, CPU seconds and
-peak RSS of the child, bytes of the files the query selects, and MB/s.
-With --reference, the same command lines are also timed with that binary.
+Generates (once, under --work) a tree at realistic density with the test-data
+generator -- N nodes x D days, samples every 5 minutes, about 40 processes
+per busy node -- then times each scenario: cold (no persistent cache), and
+warm (the same query again with the cache filled).  Per scenario: median,
+min and max wall seconds, CPU seconds and peak RSS of the process, MB and
+lines of the selected files, lines/s; with --reference the same command
+line is timed with that binary too (the Go sonalyze, say) and the ratio
+ours/theirs is printed.  The floor rows show the time to read the selected
+bytes and Polars' bare reader over them, so every figure can be set against
+the limit of the machine.
 """
 
 from __future__ import annotations
 
 import argparse
+import io
 import os
-import resource
+import re
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
-SCENARIOS = {
-    "sample-1d": ["sample", "--cluster", "{c}", "-f", "{d0}", "-t", "{d0}", "--fmt=csv,all"],
-    "sample-all": ["sample", "--cluster", "{c}", "-f", "{d0}", "-t", "{d1}", "--fmt=csv,all"],
-    "sacct-all": ["sacct", "--cluster", "{c}", "-f", "{d0}", "-t", "{d1}", "--fmt=csv,default"],
-    "node-all": ["node", "--cluster", "{c}", "-f", "{d0}", "-t", "{d1}"],
-}
+ROOT = Path(__file__).resolve().parent.parent
+START = "2025-03-03"
 
 
-def days(tree: Path, cluster: str) -> tuple[str, str]:
-    dirs = sorted(p for p in (tree / "data" / cluster).glob("*/*/*") if p.is_dir())
-    first, last = dirs[0].relative_to(tree / "data" / cluster), dirs[-1].relative_to(
-        tree / "data" / cluster)  # fmt: skip
-    return str(first).replace("/", "-"), str(last).replace("/", "-")
+@dataclass(frozen=True)
+class Scenario:
+    """A named command line over a number of days, reading one table."""
+
+    name: str
+    argv: tuple[str, ...]
+    days: int
+    table: str
+    warm: bool = False
 
 
-def one_run(argv: list[str]) -> tuple[float, float, int]:
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    t0 = time.perf_counter()
-    with open(os.devnull, "w") as null:
-        proc = subprocess.Popen(argv, stdout=null, stderr=subprocess.PIPE)
-        _, err = proc.communicate()
-    wall = time.perf_counter() - t0
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if proc.returncode != 0:
-        sys.exit(f"failed: {' '.join(argv)}\n{err.decode()}")
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return wall, cpu, after.ru_maxrss
+def scenarios(days: int) -> list[Scenario]:
+    """The scenario list for a tree of `days` days."""
+    out: list[Scenario] = []
+    spans = sorted({1, min(7, days), days})
+    for d in spans:
+        out += [
+            Scenario(f"parse-{d}d", ("sample", "--fmt=csv,all"), d, "sample"),
+            Scenario(f"parse-{d}d-job", ("sample", "-j", "1234", "--fmt=csv,all"), d, "sample"),
+            Scenario(f"jobs-{d}d", ("jobs", "-u", "-"), d, "sample"),
+            Scenario(f"load-{d}d", ("load",), d, "sample"),
+            Scenario(f"uptime-{d}d", ("uptime",), d, "sample"),
+            Scenario(f"sacct-{d}d", ("sacct", "--fmt=csv,default"), d, "sacct"),
+            Scenario(f"node-{d}d", ("node",), d, "sysinfo"),
+        ]
+    out += [
+        Scenario(f"parse-{days}d-warm", ("sample", "--fmt=csv,all"), days, "sample", warm=True),
+        Scenario(f"parse-{days}d-job-warm", ("sample", "-j", "1234", "--fmt=csv,all"), days,
+                 "sample", warm=True),  # fmt: skip
+        Scenario(f"jobs-{days}d-warm", ("jobs", "-u", "-"), days, "sample", warm=True),
+    ]
+    return out
 
 
-def selected_bytes(tree: Path, cluster: str, d0: str, d1: str, verb: str) -> int:
-    total = 0
+def end_date(days: int) -> str:
+    """The last day of a window of `days` days starting at START."""
+    y, m, d = (int(x) for x in START.split("-"))
+    import datetime as dt
+
+    return (dt.date(y, m, d) + dt.timedelta(days=days - 1)).isoformat()
+
+
+def make_tree(work: Path, nodes: int, days: int, formats: str) -> Path:
+    """Generate the tree once; reuse it on later runs."""
+    tree = work / f"tree-{nodes}x{days}-{formats.replace(',', '+')}"
+    if (tree / "cluster-config").is_dir():
+        return tree
+    tmp = Path(tempfile.mkdtemp(dir=work))
+    print(f"generating {nodes} nodes x {days} days ({formats}) into {tree} ...", flush=True)
+    subprocess.run([sys.executable, str(ROOT / "testdata" / "generate.py"), str(tmp / "t"),
+                    "--nodes", str(nodes), "--days", str(days), "--interval", "5",
+                    "--procs", "40", "--formats", formats], check=True)  # fmt: skip
+    (tmp / "t").rename(tree)
+    shutil.rmtree(tmp, ignore_errors=True)
+    return tree
+
+
+def selected_files(tree: Path, cluster: str, days: int, table: str) -> list[Path]:
+    """The files a query of `table` over `days` days reads (as sonalyze selects them)."""
+    last = end_date(days)
+    out = []
     for day in sorted((tree / "data" / cluster).glob("*/*/*")):
-        stamp = "-".join(day.parts[-3:])
-        if not d0 <= stamp <= d1:
+        if not START <= "-".join(day.parts[-3:]) <= last:
             continue
-        for f in day.iterdir():
+        for f in sorted(day.iterdir()):
             n = f.name
-            wanted = {"sample": n.endswith(".csv") and n != "slurm-sacct.csv" or "sample-" in n,
-                      "sacct": n in ("slurm-sacct.csv", "0+job-slurm.json"),
-                      "node": "sysinfo-" in n}[verb]  # fmt: skip
-            total += f.stat().st_size if wanted else 0
-    return total
+            kind = ("sacct" if n in ("slurm-sacct.csv", "0+job-slurm.json")
+                    else "sysinfo" if "sysinfo-" in n
+                    else "partitions" if n == "0+cluzter-slurm.json"
+                    else "sample")  # fmt: skip
+            if kind == table:
+                out.append(f)
+    return out
+
+
+def run_once(argv: list[str], env: dict[str, str]) -> tuple[float, float, int, bool]:
+    """Wall seconds, CPU seconds, peak RSS (KiB) and success of one process."""
+    t0 = time.perf_counter()
+    with open(os.devnull, "wb") as null:
+        proc = subprocess.Popen(argv, stdout=null, stderr=subprocess.DEVNULL, env=env)
+        _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - t0
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss, proc.returncode == 0
+
+
+def floor(files: list[Path]) -> tuple[float, float]:
+    """Seconds to read the bytes, and seconds for Polars' bare reader over them."""
+    import polars as pl
+
+    t0 = time.perf_counter()
+    datas = [f.read_bytes() for f in files]
+    read = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    for f, data in zip(files, datas, strict=True):
+        if not data:
+            continue
+        if f.suffix == ".json":
+            pl.read_ndjson(io.BytesIO(data))
+        else:
+            pl.read_csv(io.BytesIO(data), has_header=False, separator="\x1f", quote_char=None)
+    return read, time.perf_counter() - t0
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("tree", type=Path)
+    ap.add_argument("--scale", default="50x7", help="NODESxDAYS, e.g. 50x7 or 200x30")
+    ap.add_argument("--formats", default="old,new", help="old (cluster alpha), new (beta)")
     ap.add_argument("--runs", type=int, default=3)
-    ap.add_argument("--cluster", default="alpha")
     ap.add_argument("--reference", help="another sonalyze binary to time on the same lines")
     ap.add_argument("--sonalyze", default=str(Path(sys.executable).parent / "sonalyze"))
+    ap.add_argument("--only", default="", help="regex: run only matching scenarios")
+    ap.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "sonalyze-bench")
     a = ap.parse_args()
-    d0, d1 = days(a.tree, a.cluster)
-    print(f"tree {a.tree} cluster {a.cluster} days {d0}..{d1}, {a.runs} runs")
-    print(f"{'scenario':<12} {'binary':<10} {'median s':>9} {'min s':>7} {'max s':>7} "
-          f"{'cpu s':>7} {'MB read':>8} {'MB/s':>7}")  # fmt: skip
-    binaries = [("sonalyze", a.sonalyze)] + ([("reference", a.reference)] if a.reference else [])
-    for name, template in SCENARIOS.items():
-        args = [x.format(c=a.cluster, d0=d0, d1=d1) for x in template]
-        mb = selected_bytes(a.tree, a.cluster, d0, d1 if "1d" not in name else d0,
-                            args[0]) / 1e6  # fmt: skip
-        for label, binary in binaries:
-            argv = [binary, args[0], "--jobanalyzer-dir", str(a.tree), *args[1:]]
-            runs = [one_run(argv) for _ in range(a.runs)]
-            walls = [r[0] for r in runs]
-            med = statistics.median(walls)
-            print(f"{name:<12} {label:<10} {med:>9.2f} {min(walls):>7.2f} {max(walls):>7.2f} "
-                  f"{statistics.median(r[1] for r in runs):>7.2f} {mb:>8.1f} {mb / med:>7.1f}")
-    print(f"peak RSS of any child: {resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024:.0f} MiB")
+    nodes, days = (int(x) for x in a.scale.lower().split("x"))
+    a.work.mkdir(parents=True, exist_ok=True)
+    tree = make_tree(a.work, nodes, days, a.formats)
+    binaries = [("ours", a.sonalyze)] + ([("ref", a.reference)] if a.reference else [])
+    clusters = [c for c, f in (("alpha", "old"), ("beta", "new")) if f in a.formats]
+    print(f"\ntree {tree} ({nodes} nodes x {days} days), {a.runs} runs each\n")
+    print(f"{'scenario':<22}{'cluster':<7}{'bin':<5}{'median':>8}{'min':>7}{'max':>7}"
+          f"{'cpu':>7}{'rss MiB':>8}{'MB':>7}{'Mlines':>7}{'Ml/s':>6}{'ratio':>7}")  # fmt: skip
+    for cluster in clusters:
+        cache = a.work / f"cache-{tree.name}-{cluster}"
+        for sc in scenarios(days):
+            if a.only and not re.search(a.only, sc.name):
+                continue
+            files = selected_files(tree, cluster, sc.days, sc.table)
+            mb = sum(f.stat().st_size for f in files) / 1e6
+            mlines = sum(f.read_bytes().count(b"\n") for f in files) / 1e6
+            argv = [sc.argv[0], "--jobanalyzer-dir", str(tree), "--cluster", cluster,
+                    "-f", START, "-t", end_date(sc.days), *sc.argv[1:]]  # fmt: skip
+            medians: dict[str, float] = {}
+            for label, binary in binaries:
+                env = dict(os.environ)
+                env["SONALYZE_CACHE_DIR"] = str(cache) if sc.warm else "off"
+                if sc.warm:
+                    run_once([binary, *argv], env)  # fill the cache
+                runs = [run_once([binary, *argv], env) for _ in range(a.runs)]
+                if not all(ok for *_, ok in runs):
+                    print(f"{sc.name:<22}{cluster:<7}{label:<5}{'n/a (verb missing or failed)':>40}")
+                    continue
+                walls = [r[0] for r in runs]
+                med = statistics.median(walls)
+                medians[label] = med
+                ratio = f"{med / medians['ref']:.2f}" if label == "ours" and "ref" in medians else ""
+                if label == "ref" and "ours" in medians:
+                    ratio = f"{medians['ours'] / med:.2f}"
+                print(f"{sc.name:<22}{cluster:<7}{label:<5}{med:>8.2f}{min(walls):>7.2f}"
+                      f"{max(walls):>7.2f}{statistics.median(r[1] for r in runs):>7.2f}"
+                      f"{max(r[2] for r in runs) / 1024:>8.0f}{mb:>7.0f}{mlines:>7.2f}"
+                      f"{mlines / med:>6.2f}{ratio:>7}", flush=True)  # fmt: skip
+            if sc.name.startswith("parse-") and "job" not in sc.name and not sc.warm:
+                read, bare = floor(files)
+                print(f"{'  floor: read bytes':<22}{cluster:<7}{'':<5}{read:>8.2f}"
+                      f"{'':>35}{mb / max(read, 1e-9):>7.0f} MB/s")  # fmt: skip
+                print(f"{'  floor: polars bare':<22}{cluster:<7}{'':<5}{bare:>8.2f}"
+                      f"{'':>35}{mb / max(bare, 1e-9):>7.0f} MB/s")  # fmt: skip
 
 
 if __name__ == "__main__":

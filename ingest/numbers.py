@@ -9,20 +9,21 @@ from __future__ import annotations
 
 import polars as pl
 
-_UINT = r"^\d{1,20}$"
-_FLOAT = r"^(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$"
-
 
 def checked_uint(text: pl.Expr, dtype: pl.DataType) -> tuple[pl.Expr, pl.Expr]:
-    """Cast `text` to an unsigned type; bad where it is not digits or overflows."""
-    value = pl.when(text.str.contains(_UINT)).then(text).cast(dtype, strict=False)
+    """Cast `text` to an unsigned type; bad where it is not a number or overflows.
+
+    The cast itself is the check (no regex pass): Polars rejects signs below
+    zero, fractions, letters and overflow.
+    """
+    value = text.cast(dtype, strict=False)
     return value, text.is_not_null() & value.is_null()
 
 
 def checked_float(text: pl.Expr, dtype: pl.DataType) -> tuple[pl.Expr, pl.Expr]:
     """Cast `text` to a float type; bad where it is not a finite non-negative number."""
-    value = pl.when(text.str.contains(_FLOAT)).then(text).cast(dtype, strict=False)
-    value = pl.when(value.is_finite()).then(value)
+    value = text.cast(pl.Float64, strict=False)
+    value = pl.when(value.is_finite() & (value >= 0)).then(value).cast(dtype)
     return value, text.is_not_null() & value.is_null()
 
 

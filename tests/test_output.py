@@ -127,3 +127,14 @@ def test_empty_output_shapes() -> None:
                           ("awk", ""), ("csv,header", "name,count\n")]:  # fmt: skip
         specs, opts = parse_fmt(fmt, TABLE)
         assert render(empty, specs, opts) == expected
+
+
+def test_csv_fast_and_careful_paths_agree_on_hard_values() -> None:
+    hard = pl.DataFrame({"name": ["plain", "a,b", 'q"q', "line\nbreak", "cr\rx", "", " lead"],
+                         "count": list(range(7))})  # fmt: skip
+    specs, opts = parse_fmt("csv,header,name,count,tag:t", TABLE)
+    text = render(hard, specs, opts)
+    assert text.splitlines()[:4] == ["name,count,t", "plain,0,t", '"a,b",1,t', '"q""q",2,t']
+    assert '" lead",6,t' in text  # Go quotes a leading space; the careful path handles it
+    without_lead = render(hard.head(6), specs, opts)
+    assert without_lead == text[: len(without_lead)]

@@ -60,12 +60,31 @@ def _fixed(table: pl.DataFrame, headers: list[str], opts: FormatOptions) -> str:
                 [pl.col(c).str.pad_end(w + 2) for c, w in zip(cols, widths, strict=True)]
             ).str.strip_chars_end(" ")
         ).to_series()
-        lines.extend(body.to_list())
+        lines.append(body.str.join("\n").item())
     return "".join(line + "\n" for line in lines)
+
+
+def _leading_space(table: pl.DataFrame) -> bool:
+    if not table.width or not table.height:
+        return False
+    return bool(table.select(pl.any_horizontal(pl.all().str.contains(r"^\s").any())).item())
 
 
 def _csv(table: pl.DataFrame, headers: list[str], opts: FormatOptions) -> str:
     named = opts.format == "csvnamed"
+    if not named and not _leading_space(table):
+        # Polars' writer quotes exactly as Go's does unless a value starts with white
+        # space (Go quotes those too), and it is several times faster than concatenation.
+        if opts.tag is not None:
+            table = table.with_columns(pl.lit(opts.tag).alias("\x00tag"))
+            headers = [*headers, opts.tag]
+        # Polars writes "" for an empty string; Go writes nothing, as for null.
+        table = table.with_columns(pl.all().replace("", None))
+        text = table.rename(dict(zip(table.columns, headers, strict=True))).write_csv(
+            include_header=opts.header, quote_style="necessary", null_value="",
+            line_terminator="\n",
+        )  # fmt: skip
+        return text
     cells: list[pl.Expr] = []
     for name, header in zip(table.columns, headers, strict=True):
         value = pl.col(name)
@@ -84,7 +103,7 @@ def _csv(table: pl.DataFrame, headers: list[str], opts: FormatOptions) -> str:
         ).item() + "\n"
     if table.height:
         rows = table.select(pl.concat_str(cells, separator=",", ignore_nulls=True)).to_series()
-        out += "".join(r + "\n" for r in rows.to_list())
+        out += rows.str.join("\n").item() + "\n"
     return out
 
 
@@ -100,7 +119,7 @@ def _json(table: pl.DataFrame, headers: list[str], opts: FormatOptions) -> str:
     objects = table.select(
         pl.lit("{") + pl.concat_str(pairs, separator=",", ignore_nulls=True) + pl.lit("}")
     ).to_series()
-    return "[" + ",".join(objects.to_list()) + "]\n"
+    return "[" + objects.str.join(",").item() + "]\n"
 
 
 def _awk(table: pl.DataFrame, headers: list[str], opts: FormatOptions) -> str:
@@ -110,7 +129,7 @@ def _awk(table: pl.DataFrame, headers: list[str], opts: FormatOptions) -> str:
     if opts.tag is not None:
         cells.append(pl.lit(opts.tag))
     rows = table.select(pl.concat_str(cells, separator=" ")).to_series()
-    return "".join(r + "\n" for r in rows.to_list())
+    return rows.str.join("\n").item() + "\n"
 
 
 _RENDERERS = {"fixed": _fixed, "csv": _csv, "csvnamed": _csv, "json": _json, "awk": _awk}
