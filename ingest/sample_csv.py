@@ -161,14 +161,18 @@ def _untagged(lines: pl.DataFrame) -> pl.DataFrame:
 def parse_sample_csv(data: bytes) -> Parsed:
     """Parse an old-format `<host>.csv` file into `sample` rows."""
     lines, problems = split_lines(data)
-    lines = lines.with_columns(
-        syntax_ok().alias("_ok"),
-        pl.col("line").str.contains(_TAGGED_START).alias("_tagged"),
-        # Quotes other than around a GPU list need the general field splitter.
-        pl.col("line").str.replace_all(r'"gpus=[0-9,]*"', "").str.contains('"').alias("_quoted"),
+    # Quotes other than around a whole GPU-list field need the general field splitter,
+    # and only such lines need the full quoting check.
+    quoted = (
+        pl.col("line").str.replace_all(r'(^|,)"gpus=[0-9,]*"(,|$)', "${1}${2}").str.contains('"')
     )
-    problems += problems_from(lines.filter(~pl.col("_ok"))["lineno"], "CSV syntax error")
-    lines = lines.filter(pl.col("_ok"))
+    lines = lines.with_columns(
+        pl.col("line").str.contains(_TAGGED_START).alias("_tagged"), quoted.alias("_quoted")
+    )
+    broken = lines.filter(pl.col("_quoted")).filter(~syntax_ok())["lineno"]
+    problems += problems_from(broken, "CSV syntax error")
+    if broken.len():
+        lines = lines.filter(~pl.col("lineno").is_in(broken.implode()))
 
     tagged_kinds = {column: kind for column, kind in TAGGED_KEYS.values()}
     parts: list[pl.DataFrame] = []
