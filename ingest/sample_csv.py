@@ -11,11 +11,9 @@ add fields).  `load` and `gpuinfo` are kept as raw text.
 
 from __future__ import annotations
 
-import re
-
 import polars as pl
 
-from sonalyze.ingest.freecsv import syntax_ok, tagged_fields
+from sonalyze.ingest.freecsv import syntax_ok, tagged_columns, tagged_fields
 from sonalyze.ingest.gpuset import parse_gpuset
 from sonalyze.ingest.lines import split_lines
 from sonalyze.ingest.numbers import checked_float, checked_time, checked_uint
@@ -123,24 +121,11 @@ def _finish(raw: pl.DataFrame, kinds: dict[str, str]) -> tuple[pl.DataFrame, pl.
     return good, bad
 
 
-def _key_value(key: str) -> pl.Expr:
-    # COMPAT(dup-keys): a repeated key keeps its first value.
-    line = pl.col("line")
-    if key == "gpus":  # Sonar quotes a card list: "gpus=0,1"
-        parts = line.str.extract_groups(r'(?:^|,)(?:"gpus=([^"]*)"|gpus=([^,"]*))')
-        return pl.coalesce(parts.struct.field("1"), parts.struct.field("2"))
-    return line.str.extract(rf"(?:^|,){re.escape(key)}=([^,]*)", 1)
-
-
-def _tagged_simple(lines: pl.DataFrame) -> pl.DataFrame:
-    """Lines whose only quoted field, if any, is a GPU list: one regex per key."""
-    return lines.select(
-        "lineno", *[_key_value(key).alias(column) for key, (column, _) in TAGGED_KEYS.items()]
-    )
-
-
-def _tagged_quoted(lines: pl.DataFrame) -> pl.DataFrame:
-    keyed = tagged_fields(lines, list(TAGGED_KEYS))
+def _tagged(lines: pl.DataFrame, payload: bytes | None) -> pl.DataFrame:
+    keys = list(TAGGED_KEYS)
+    keyed = tagged_columns(lines, keys, payload)
+    if keyed is None:  # the CSV reader and the lines disagree: split field by field
+        keyed = tagged_fields(lines, keys)
     return keyed.rename({key: column for key, (column, _) in TAGGED_KEYS.items()})
 
 
@@ -161,8 +146,8 @@ def _untagged(lines: pl.DataFrame) -> pl.DataFrame:
 def parse_sample_csv(data: bytes) -> Parsed:
     """Parse an old-format `<host>.csv` file into `sample` rows."""
     lines, problems = split_lines(data)
-    # Quotes other than around a whole GPU-list field need the general field splitter,
-    # and only such lines need the full quoting check.
+    # Only lines with quotes other than around a whole GPU-list field (which Sonar
+    # writes on every multi-GPU record) need the full quoting check.
     quoted = (
         pl.col("line").str.replace_all(r'(^|,)"gpus=[0-9,]*"(,|$)', "${1}${2}").str.contains('"')
     )
@@ -176,10 +161,11 @@ def parse_sample_csv(data: bytes) -> Parsed:
 
     tagged_kinds = {column: kind for column, kind in TAGGED_KEYS.values()}
     parts: list[pl.DataFrame] = []
-    for raw in (
-        _tagged_simple(lines.filter(pl.col("_tagged") & ~pl.col("_quoted"))),
-        _tagged_quoted(lines.filter(pl.col("_tagged") & pl.col("_quoted"))),
-    ):
+    tagged = lines.filter(pl.col("_tagged"))
+    # When every line is a tagged record, the reader can take the original bytes.
+    whole = tagged.height and tagged["lineno"][-1] + 1 == tagged.height
+    payload = data if whole and not data.startswith(b"\xef\xbb\xbf") else None
+    for raw in (_tagged(tagged, payload),):
         if raw.height:
             good, bad = _finish(raw, tagged_kinds)
             parts.append(good)
