@@ -18,7 +18,6 @@ the limit of the machine.
 from __future__ import annotations
 
 import argparse
-import io
 import os
 import re
 import shutil
@@ -109,33 +108,67 @@ def selected_files(tree: Path, cluster: str, days: int, table: str) -> list[Path
     return out
 
 
+TIME = shutil.which("time") or ("/usr/bin/time" if Path("/usr/bin/time").exists() else None)
+
+
 def run_once(argv: list[str], env: dict[str, str]) -> tuple[float, float, int, bool]:
-    """Wall seconds, CPU seconds, peak RSS (KiB) and success of one process."""
+    """Wall seconds, CPU seconds, peak RSS (KiB) and success of one process.
+
+    Peak RSS comes from GNU time where available: a child forked from this
+    Python process would otherwise report this process's memory as its own.
+    """
+    report = tempfile.NamedTemporaryFile(suffix=".rss", delete=False)
+    report.close()
+    full = [TIME, "-f", "%M", "-o", report.name, *argv] if TIME else argv
     t0 = time.perf_counter()
     with open(os.devnull, "wb") as null:
-        proc = subprocess.Popen(argv, stdout=null, stderr=subprocess.DEVNULL, env=env)
+        proc = subprocess.Popen(full, stdout=null, stderr=subprocess.DEVNULL, env=env)
         _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - t0
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss, proc.returncode == 0
+    ok = os.waitstatus_to_exitcode(status) == 0
+    try:
+        rss = int(Path(report.name).read_text().split()[-1]) if TIME else usage.ru_maxrss
+    except (ValueError, IndexError):
+        rss = usage.ru_maxrss
+    os.unlink(report.name)
+    return wall, usage.ru_utime + usage.ru_stime, rss, ok
+
+
+def count_lines(files: list[Path]) -> int:
+    """Newlines in the files, read in chunks to keep this process small."""
+    total = 0
+    for f in files:
+        with f.open("rb") as fh:
+            while chunk := fh.read(1 << 20):
+                total += chunk.count(b"\n")
+    return total
+
+
+FLOOR = """
+import io, sys, time
+import polars as pl
+files = sys.argv[1:]
+t0 = time.perf_counter()
+datas = [open(f, "rb").read() for f in files]
+read = time.perf_counter() - t0
+t0 = time.perf_counter()
+for f, data in zip(files, datas):
+    if data and f.endswith(".json"):
+        pl.read_ndjson(io.BytesIO(data))
+    elif data:
+        pl.read_csv(io.BytesIO(data), has_header=False, separator="\\x1f", quote_char=None)
+print(read, time.perf_counter() - t0)
+"""
 
 
 def floor(files: list[Path]) -> tuple[float, float]:
-    """Seconds to read the bytes, and seconds for Polars' bare reader over them."""
-    import polars as pl
+    """Seconds to read the bytes, and seconds for Polars' bare reader over them.
 
-    t0 = time.perf_counter()
-    datas = [f.read_bytes() for f in files]
-    read = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    for f, data in zip(files, datas, strict=True):
-        if not data:
-            continue
-        if f.suffix == ".json":
-            pl.read_ndjson(io.BytesIO(data))
-        else:
-            pl.read_csv(io.BytesIO(data), has_header=False, separator="\x1f", quote_char=None)
-    return read, time.perf_counter() - t0
+    Run in a separate process, so the bytes never swell this one.
+    """
+    out = subprocess.run([sys.executable, "-c", FLOOR, *map(str, files)], check=True,
+                         capture_output=True, text=True).stdout.split()  # fmt: skip
+    return float(out[0]), float(out[1])
 
 
 def main() -> None:
@@ -163,7 +196,7 @@ def main() -> None:
                 continue
             files = selected_files(tree, cluster, sc.days, sc.table)
             mb = sum(f.stat().st_size for f in files) / 1e6
-            mlines = sum(f.read_bytes().count(b"\n") for f in files) / 1e6
+            mlines = count_lines(files) / 1e6
             argv = [sc.argv[0], "--jobanalyzer-dir", str(tree), "--cluster", cluster,
                     "-f", START, "-t", end_date(sc.days), *sc.argv[1:]]  # fmt: skip
             medians: dict[str, float] = {}

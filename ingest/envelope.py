@@ -23,7 +23,9 @@ def split_errors(frame: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(envelopes with data, envelopes that carry `errors` or no data at all)."""
     has_errors = pl.col("errors").is_not_null() & (pl.col("errors").list.len() > 0)
     no_data = pl.col("data").struct.field("attributes").is_null()
-    bad = has_errors | no_data
+    bad = frame.select(has_errors | no_data).to_series()
+    if not bad.any():  # the usual case: no copy of the (large, nested) frame
+        return frame, frame.clear()
     return frame.filter(~bad), frame.filter(bad)
 
 
