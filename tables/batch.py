@@ -17,7 +17,7 @@ import polars as pl
 
 from sonalyze.ingest import Parsed, Problem
 
-MAX_BATCH_BYTES = 256 * 1024 * 1024
+MAX_BATCH_BYTES = 32 * 1024 * 1024
 
 
 def _terminated(data: bytes) -> bytes:

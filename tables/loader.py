@@ -9,6 +9,7 @@ the disk cache; a torn last line is parsed on each read until it is whole.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -124,11 +125,21 @@ def _parse(work: list[_Work], disk: DiskCache | None) -> list[tuple[_Work, Parse
     for w in work:
         by_parser.setdefault(w.selected.kind.parser, []).append(w)
     out: list[tuple[_Work, Parsed]] = []
+    jobs = []
     for parser, items in by_parser.items():
         cuts = [w.new_bytes.rfind(b"\n") + 1 for w in items]
         whole = [w.new_bytes[:c] for w, c in zip(items, cuts, strict=True)]
         for run in batches([len(b) for b in whole]):
-            parsed = parse_batch([whole[j] for j in run], parser)  # type: ignore[arg-type]
+            jobs.append((parser, items, whole, run))
+    # Two batches at a time: Polars and Arrow release the GIL, and the Python glue
+    # of one batch overlaps the Rust work of the other.
+    # THREADS: the workers only parse bytes into new frames; everything shared (the
+    # caches, the results) is touched by this thread alone, as results come back.
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        results = pool.map(
+            lambda job: parse_batch([job[2][j] for j in job[3]], job[0]), jobs
+        )
+        for (_, items, whole, run), parsed in zip(jobs, results, strict=True):
             for j, p in zip(run, parsed, strict=True):
                 w = items[j]
                 entry = _extend(w, whole[j], p.without_lines())
