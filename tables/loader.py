@@ -63,8 +63,12 @@ def _read_range(path: Path, start: int, length: int | None = None) -> bytes:
 
 
 def _appended(entry: Entry, fp: Fingerprint) -> bool:
-    """True if the file is the cached bytes plus more (checked by head and tail sums)."""
-    if fp.inode != entry.inode or fp.size < entry.offset:
+    """True if the file is the cached bytes plus more (checked by head and tail sums).
+
+    Data files are append-only; a file that did not grow but changed (same size,
+    new mtime) is treated as rewritten and parsed again.
+    """
+    if fp.inode != entry.inode or fp.size <= entry.size:
         return False
     head = _read_range(fp.path, 0, min(4096, entry.offset))
     tail_start = max(0, entry.offset - 4096)
@@ -76,12 +80,14 @@ def _plan(selected: SelectedFile, fp: Fingerprint, disk: DiskCache | None, index
           ) -> tuple[Parsed | None, _Work | None]:  # fmt: skip
     parser = selected.kind.parser_name
     entry = disk.load(selected.path, parser) if disk else None
-    if entry is not None and (entry.size, entry.mtime_ns, entry.inode) == (
-            fp.size, fp.mtime_ns, fp.inode) and entry.offset == fp.size:  # fmt: skip
+    unchanged = entry is not None and (entry.size, entry.mtime_ns, entry.inode) == (
+        fp.size, fp.mtime_ns, fp.inode)  # fmt: skip
+    if unchanged and entry.offset == fp.size:  # type: ignore[union-attr]
         disk.touch(selected.path)  # type: ignore[union-attr]
         disk.hits += 1  # type: ignore[union-attr]
-        return entry.parsed, None
-    if entry is not None and _appended(entry, fp):
+        return entry.parsed, None  # type: ignore[union-attr]
+    if entry is not None and (unchanged or _appended(entry, fp)):
+        # Unchanged with a torn last line, or appended to: parse only what follows.
         return None, _Work(index, selected, fp, entry, _read_range(fp.path, entry.offset))
     return None, _Work(index, selected, fp, None, selected.path.read_bytes())
 

@@ -142,3 +142,13 @@ def test_entries_of_another_version_are_not_used(tmp_path: Path, disk: DiskCache
 
     monkeypatch.setattr(dc, "code_tag", lambda: "another version")
     assert pids(f, disk) == [1] and disk.hits == 0
+
+
+def test_same_size_rewrite_is_parsed_again(tmp_path: Path, disk: DiskCache) -> None:
+    f = tmp_path / "h.csv"
+    f.write_text(lines(1, 2, 3))
+    pids(f, disk)
+    text = f.read_text().replace("pid=2", "pid=7")
+    os.utime(f, ns=(1, 1))
+    f.write_text(text)  # same length, new content, new mtime
+    assert pids(f, disk) == [1, 7, 3]
