@@ -20,6 +20,7 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/python tools/typecheck.py
 	$(BIN)/python -m pytest
 
 testdata: $(STAMP)

@@ -93,10 +93,10 @@ def _finish(raw: pl.DataFrame, kinds: dict[str, str]) -> tuple[pl.DataFrame, pl.
     values: list[pl.Expr] = []
     bads: list[pl.Expr] = []
     for column, kind in kinds.items():
-        value, bad = _typed(pl.col(column), kind)
+        value, is_bad = _typed(pl.col(column), kind)
         values.append(value.alias(column))
-        if bad is not None:
-            bads.append(pl.when(bad).then(pl.lit(f"bad value for {column}")))
+        if is_bad is not None:
+            bads.append(pl.when(is_bad).then(pl.lit(f"bad value for {column}")))
     missing = (
         pl.when(pl.col("version").is_null() | (pl.col("version") == ""))
         .then(pl.lit("missing v"))

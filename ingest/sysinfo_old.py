@@ -78,7 +78,8 @@ def _row(obj: dict) -> dict | str:
     mem_gb = _uint(obj.get("mem_gb"), _KIB_PER_GIB)
     if mem_gb is None and "mem_gb" in obj:
         return "bad mem_gb"
-    desc = obj.get("description") if isinstance(obj.get("description"), str) else ""
+    raw_desc = obj.get("description")
+    desc = raw_desc if isinstance(raw_desc, str) else ""
     sockets = cores = threads = 0
     model = ""
     if m := _DESC.match(desc):

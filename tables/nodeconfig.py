@@ -128,5 +128,7 @@ def scan_cluster(store: JobanalyzerStore) -> pl.LazyFrame:
                 "aliases": sorted(a for a, v in aliases.items() if v == name),
             }
         )
-    schema = {"name": pl.String, "description": pl.String, "aliases": pl.List(pl.String)}
+    schema: dict[str, pl.DataType] = {
+        "name": pl.String(), "description": pl.String(), "aliases": pl.List(pl.String())
+    }
     return pl.DataFrame(rows, schema=schema).lazy()

@@ -46,8 +46,8 @@ def _fixed(table: pl.DataFrame, headers: list[str], opts: FormatOptions) -> str:
         headers = [*headers, "tag"]
     widths = []
     for name, header in zip(cols, headers, strict=True):
-        w = table[name].str.len_chars().max() if table.height else 0
-        w = int(w or 0)
+        longest = table[name].str.len_chars().max() if table.height else 0
+        w = longest if isinstance(longest, int) else 0
         if opts.header:
             w = max(w, len(header))
         widths.append(w)
