@@ -76,10 +76,8 @@ def _appended(entry: Entry, fp: Fingerprint) -> bool:
     return checks(head)[0] == entry.head and checks(tail)[1] == entry.tail
 
 
-def _plan(selected: SelectedFile, fp: Fingerprint, disk: DiskCache | None, index: int
-          ) -> tuple[Parsed | None, _Work | None]:  # fmt: skip
-    parser = selected.kind.parser_name
-    entry = disk.load(selected.path, parser) if disk else None
+def _plan(selected: SelectedFile, fp: Fingerprint, entry: Entry | None,
+          disk: DiskCache | None, index: int) -> tuple[Parsed | None, _Work | None]:  # fmt: skip
     unchanged = entry is not None and (entry.size, entry.mtime_ns, entry.inode) == (
         fp.size, fp.mtime_ns, fp.inode)  # fmt: skip
     if unchanged and entry.offset == fp.size:  # type: ignore[union-attr]
@@ -92,31 +90,51 @@ def _plan(selected: SelectedFile, fp: Fingerprint, disk: DiskCache | None, index
     return None, _Work(index, selected, fp, None, selected.path.read_bytes())
 
 
+def _load_entries(disk: DiskCache | None, files: list[SelectedFile]) -> list[Entry | None]:
+    """Cache entries for the files, decoded two at a time (the decoding releases the GIL)."""
+    if disk is None or not files:
+        return [None] * len(files)
+    # THREADS: each worker reads and decodes one entry file into new objects; the
+    # DiskCache counters are not touched by `load`.
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        return list(pool.map(lambda f: disk.load(f.path, f.kind.parser_name), files))
+
+
 def load_all(files: list[SelectedFile], memory: FileCache, disk: DiskCache | None
              ) -> tuple[list[Parsed], int]:  # fmt: skip
     """The parse of every file, in order, and the bytes the files hold."""
     results: list[Parsed | None] = [None] * len(files)
-    work: list[_Work] = []
+    misses: list[tuple[int, SelectedFile, Fingerprint]] = []
     total = 0
     for i, selected in enumerate(files):
         try:
             fp = Fingerprint.of(selected.path)
-            key = (str(selected.path), fp.size, fp.mtime_ns)
-            total += fp.size
-            found = memory.lookup(key)
-            if found is None:
-                found, todo = _plan(selected, fp, disk, i)
-                if todo is not None:
-                    work.append(todo)
-                else:
-                    memory.put(key, found)  # type: ignore[arg-type]
-            results[i] = found
         except FileNotFoundError:
             results[i] = Parsed(pl.DataFrame())  # removed since listing: nothing to read
+            continue
+        total += fp.size
+        found = memory.lookup((str(selected.path), fp.size, fp.mtime_ns))
+        if found is not None:
+            results[i] = found
+        else:
+            misses.append((i, selected, fp))
+    entries = _load_entries(disk, [selected for _, selected, _ in misses])
+    work: list[_Work] = []
+    for (i, selected, fp), entry in zip(misses, entries, strict=True):
+        try:
+            found, todo = _plan(selected, fp, entry, disk, i)
+        except FileNotFoundError:
+            results[i] = Parsed(pl.DataFrame())
+            continue
         except PermissionError:
             raise DataSourceError(f"Cannot read {selected.path}: permission denied") from None
         except IsADirectoryError:
             raise DataSourceError(f"Cannot read {selected.path}: it is a directory") from None
+        if todo is not None:
+            work.append(todo)
+        else:
+            memory.put((str(selected.path), fp.size, fp.mtime_ns), found)  # type: ignore[arg-type]
+            results[i] = found
     for w, parsed in _parse(work, disk):
         results[w.index] = parsed
         memory.put((str(w.selected.path), w.fingerprint.size, w.fingerprint.mtime_ns), parsed)
