@@ -37,6 +37,7 @@ import polars as pl
 
 from sonalyze.errors import UsageError
 from sonalyze.ingest import Parsed, Problem
+from sonalyze.tables.cache import parse_cache_size
 
 FORMAT = 1
 MAGIC = b"SONALYZE-CACHE\n"
@@ -143,6 +144,7 @@ class DiskCache:
     def save(self, path: Path, entry: Entry) -> None:
         """Write an entry atomically; a failure to write only costs the caching."""
         where = self._entry_path(path)
+        tmp: str | None = None
         try:
             where.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=where.parent)
@@ -151,10 +153,8 @@ class DiskCache:
             os.replace(tmp, where)
             self.written += 1
         except OSError:
-            try:
-                os.unlink(tmp)
-            except (OSError, UnboundLocalError):
-                pass
+            if tmp is not None:
+                _remove(Path(tmp))
 
     def usage(self) -> tuple[int, int]:
         """(entries, bytes) currently on disk."""
@@ -270,8 +270,6 @@ def _decode(raw: bytes, parser: str) -> Entry | None:
 
 def parse_budget(text: str) -> int:
     """A disk budget like `4G`; reuses the memory cache's size syntax."""
-    from sonalyze.tables.cache import parse_cache_size
-
     try:
         return parse_cache_size(text)
     except UsageError:
