@@ -1,7 +1,8 @@
-"""Tolerant JSON-lines reading: Polars' reader on the good lines, bad lines counted.
+"""Tolerant JSON-lines reading: Arrow's reader on the good lines, bad lines counted.
 
-The fast path hands the whole file to Arrow's JSON reader with the format's
-schema.  Only when that fails do we look for the culprits: first lines that
+The fast path hands the file's bytes to Arrow's JSON reader with the
+format's schema (lines that cannot be objects -- torn or foreign -- are set
+aside first).  Only when that fails do we look for the culprits: lines that
 are not JSON objects at all (`json.loads`, one call per line), then lines
 whose values do not fit the schema (bisection, so a few bad lines cost a
 few extra reads).  Every surviving row keeps its 0-based `lineno`.
