@@ -192,7 +192,8 @@ def sacct_cmd(
 # COMPAT(node-fallback): the config file stands in when the window has no sysinfo.
 def _node_rows(store: Store, window: Window | None, host: list[str] | None) -> pl.LazyFrame:
     hosts = hosts_of(host)
-    readings = node_configs(scan_sysinfo(store, window, hosts))
+    # Collected once here: the emptiness test and the caller would otherwise both run it.
+    readings = node_configs(scan_sysinfo(store, window, hosts)).collect().lazy()
     if readings.select(pl.len()).collect().item() == 0 and store.source.config is not None:
         fallback = config_nodes(store.source.config)
         if not hosts.is_empty:
