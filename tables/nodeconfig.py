@@ -132,3 +132,35 @@ def scan_cluster(store: JobanalyzerStore) -> pl.LazyFrame:
         "name": pl.String(), "description": pl.String(), "aliases": pl.List(pl.String())
     }
     return pl.DataFrame(rows, schema=schema).lazy()
+
+
+LOOKBACK_SECONDS = 14 * 24 * 3600
+_CAPACITY = ("cpu_cores", "mem_gb", "gpu_cards", "gpumem_gb")
+
+
+def configs_at(queries: pl.DataFrame, readings: pl.DataFrame,
+               fallback: pl.DataFrame | None) -> pl.DataFrame:  # fmt: skip
+    """Each query row (`host`, `t` in epoch seconds) with the host's capacity at `t`.
+
+    The capacity is the newest sysinfo-derived reading at or before `t` and
+    at most 14 days old, as the reference looks it up; failing that, the
+    config file's entry for the host; failing that, null.  Adds
+    `cpu_cores`, `mem_gb`, `gpu_cards`, `gpumem_gb` and `known`.
+    """
+    left = queries.with_row_index("_q").sort("t")
+    right = (
+        readings.select(pl.col("time").dt.epoch("s").alias("t_conf"), "host", *_CAPACITY)
+        .drop_nulls("t_conf").sort("t_conf")
+    )
+    found = left.join_asof(
+        right, left_on="t", right_on="t_conf", by="host", strategy="backward",
+        tolerance=LOOKBACK_SECONDS, check_sortedness=False,
+    ).with_columns(pl.col("t_conf").is_not_null().alias("known"))  # fmt: skip
+    if fallback is not None and fallback.height:
+        spare = fallback.select("host", *(pl.col(c).alias(f"_fb_{c}") for c in _CAPACITY))
+        found = found.join(spare, on="host", how="left").with_columns(
+            *(pl.when(pl.col("known")).then(pl.col(c)).otherwise(pl.col(f"_fb_{c}")).alias(c)
+              for c in _CAPACITY),
+            (pl.col("known") | pl.col("_fb_cpu_cores").is_not_null()).alias("known"),
+        ).drop([f"_fb_{c}" for c in _CAPACITY])  # fmt: skip
+    return found.sort("_q").drop("_q", "t_conf")

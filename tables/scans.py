@@ -42,11 +42,16 @@ def _read(store: Store, table: str, schema: dict, window: Window | None, hosts: 
     return (frame if frame.width else empty(schema)).lazy()
 
 
-def scan_sample(store: Store, window: Window | None, hosts: HostFilter | None = None) -> pl.LazyFrame:
-    """Per-process samples in the window, in file then line order."""
+def scan_sample(store: Store, window: Window | None, hosts: HostFilter | None = None,
+                *, clip: bool = True) -> pl.LazyFrame:  # fmt: skip
+    """Per-process samples in the window, in file then line order.
+
+    `clip=False` keeps every record of the files the window selects, also
+    those outside the window's times.
+    """
     hosts = hosts or HostFilter()
     frame = _read(store, "sample", SAMPLE, window, hosts)
-    return _host_filter(_window_filter(frame, window, "time"), hosts)
+    return _host_filter(_window_filter(frame, window if clip else None, "time"), hosts)
 
 
 def scan_node_samples(

@@ -25,6 +25,7 @@ def verb_args(verb: str, tree: Path) -> list[str]:
         "cluster": ["cluster", *store],
         "spart": ["spart", *store, "--cluster", "beta", *window],
         "snode": ["snode", *store, "--cluster", "beta", *window],
+        "jobs": ["jobs", *store, "--cluster", "alpha", *window, "-u", "-"],
     }[verb]
 
 

@@ -6,8 +6,9 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-LAYERS = {"ingest": 0, "tables": 1, "verbs": 2, "query": 2, "output": 2, "cli": 3}
+LAYERS = {"ingest": 0, "tables": 1, "streams": 2, "verbs": 3, "query": 3, "output": 3, "cli": 4}
 PACKAGE_DIRS = {"ingest": ROOT / "ingest", "tables": ROOT / "tables",
+                "streams": ROOT / "sonalyze/streams",
                 "verbs": ROOT / "sonalyze/verbs", "query": ROOT / "sonalyze/query",
                 "output": ROOT / "sonalyze/output", "cli": ROOT / "sonalyze/cli"}  # fmt: skip
 

@@ -355,3 +355,7 @@ def long_option_names(group: object) -> set[str]:
                     names.add(opt[2:])
     return names
 
+
+
+# The sample-derived verbs register themselves on `app`.
+from sonalyze.cli import derived as _derived  # noqa: E402,F401

@@ -30,6 +30,8 @@ KINDS = {
     "gpuset": "GPU set: none, unknown or card list",
     "strings": "list of strings",
     "duration": "duration, _d_h_m",
+    "ceil": "number, rounded up to an integer",
+    "hosts": "host names, compressed as c1-[1-3].fox",
 }
 
 
@@ -42,6 +44,8 @@ class Field:
     column: str
     desc: str
     aliases: tuple[str, ...] = ()
+    # A boolean column; where it is false the value is absent and prints `?`.
+    present: str | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -74,7 +78,8 @@ class FieldTable:
                 self.by_name[name] = f
         for group, names in self.groups.items():
             for n in names:
-                if n not in self.by_name and n not in self.groups:
+                base = n.partition("/")[0]
+                if base not in self.by_name and n not in self.groups:
                     raise ValueError(f"group {group} names unknown field {n}")
 
     def lookup(self, name: str) -> Field | None:

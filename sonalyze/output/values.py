@@ -10,6 +10,7 @@ import polars as pl
 
 from sonalyze.ingest.gpuset import format_gpuset
 from sonalyze.output.fmtspec import FieldSpec, FormatOptions
+from sonalyze.tables.hostglob import compress_hostnames
 
 
 def _go_float_g(text: str) -> str:
@@ -62,6 +63,30 @@ def _duration(secs: pl.Expr, fixed: bool) -> pl.Expr:
     return pl.format("{}d{}h{}m", days, hours, minutes)
 
 
+def _compressed(names: pl.Series | None, brief: bool) -> str:
+    if names is None or names.len() == 0:
+        return ""
+    listed: list[str] = names.to_list()
+    if brief:
+        listed = sorted({n.partition(".")[0] for n in listed})
+    return ",".join(compress_hostnames(listed))
+
+
+def hosts_text(names: pl.Expr, *, brief: bool) -> pl.Expr:
+    """A list of host names as the reference prints a host set: sorted, compressed.
+
+    `brief` keeps only each name's first element (`c1-[10,18]` for
+    `c1-10.fox, c1-18.fox`), as fixed output does.
+    """
+    single = names.list.first()
+    if brief:
+        single = single.str.split(".").list.first()
+    many = names.map_elements(lambda xs: _compressed(xs, brief), return_dtype=pl.String)
+    return (
+        pl.when(names.list.len() == 1).then(single).otherwise(many).fill_null("")
+    )
+
+
 def format_expr(spec: FieldSpec, opts: FormatOptions) -> pl.Expr:
     """The text column for one output field under the chosen format."""
     f = spec.field
@@ -108,12 +133,23 @@ def format_expr(spec: FieldSpec, opts: FormatOptions) -> pl.Expr:
     elif kind == "strings":
         text = v.list.sort().list.join(",").fill_null("")
         is_default = v.list.len().fill_null(0) == 0
+    elif kind == "ceil":
+        whole = v.fill_null(0).ceil().cast(pl.Int64)
+        text = whole.cast(pl.String)
+        is_default = whole == 0
+    elif kind == "hosts":
+        text = hosts_text(v, brief=fixed)
+        is_default = v.list.len().fill_null(0) == 0
     elif kind == "duration":
         secs = v.fill_null(0).cast(pl.Int64)
         text = secs.cast(pl.String) if sec else _duration(secs, fixed)
         is_default = secs == 0 if sec else (secs + 30) // 60 == 0
     else:  # pragma: no cover - kinds are validated at declaration
         raise AssertionError(kind)
+    if f.present is not None:
+        present = pl.col(f.present).fill_null(False)
+        text = pl.when(present).then(text).otherwise(pl.lit("?"))
+        is_default = is_default & present
     if nodefaults and is_default is not None:
         text = pl.when(is_default).then(pl.lit(None, pl.String)).otherwise(text)
     return text.alias(spec.header)

@@ -13,12 +13,13 @@ from datetime import UTC, datetime
 
 import polars as pl
 
-from sonalyze.errors import QueryError
+from sonalyze.errors import QueryError, UsageError
 from sonalyze.ingest.schemas import GPUSET_UNKNOWN
 from sonalyze.output.fields import Field, FieldTable
 from sonalyze.output.fmtspec import FieldSpec, FormatOptions
 from sonalyze.output.values import format_expr
 from sonalyze.query.parser import Compare, Node, Not, parse_query
+from sonalyze.tables.hostglob import expand_pattern, split_multi_pattern
 from sonalyze.tables.window import parse_duration
 
 _PLAIN = FormatOptions(format="csv", header=False, nodefaults=False, tag=None)
@@ -102,7 +103,7 @@ def _compare(node: Compare, table: FieldTable) -> pl.Expr:
         if kind == "gib":
             col = col // (1024 * 1024)
         return _ordered(col.fill_null(0), op, n)
-    if kind in ("f32", "f64"):
+    if kind in ("f32", "f64", "ceil"):
         try:
             x = float(v)
         except ValueError:
@@ -124,14 +125,23 @@ def _compare(node: Compare, table: FieldTable) -> pl.Expr:
         a_sub_b = known & ((a & pl.lit(mask, pl.UInt32)) == a)
         b_sub_a = known & ((a & pl.lit(mask, pl.UInt32)) == mask)
         return _set_compare(a_sub_b, b_sub_a, a == mask, op)
-    if kind == "strings":
+    if kind in ("strings", "hosts"):
         items = sorted(x for x in v.split(",") if x)
+        if kind == "hosts":
+            items = _host_names(field, v)
         rhs = pl.lit(items, dtype=pl.List(pl.String))
         a = col.fill_null([]).list.unique()
         a_sub_b = a.list.set_difference(rhs).list.len() == 0
         b_sub_a = rhs.list.set_difference(a).list.len() == 0
         return _set_compare(a_sub_b, b_sub_a, a_sub_b & b_sub_a, op)
     raise QueryError(f"Field {field.name} cannot be used in a query")  # pragma: no cover
+
+
+def _host_names(field: Field, text: str) -> list[str]:
+    try:
+        return sorted({n for p in split_multi_pattern(text) for n in expand_pattern(p)})
+    except UsageError as e:
+        raise QueryError(f"Bad host pattern {text!r} for {field.name}: {e}") from None
 
 
 def _compile(node: Node, table: FieldTable) -> pl.Expr:

@@ -24,7 +24,7 @@ class VerbInfo:
 
 
 def _verbs() -> tuple[VerbInfo, ...]:
-    from sonalyze.verbs import cluster, config, node, partitions, sacct, sample
+    from sonalyze.verbs import cluster, config, jobs, node, partitions, sacct, sample
 
     return (
         sample.INFO,
@@ -34,6 +34,7 @@ def _verbs() -> tuple[VerbInfo, ...]:
         cluster.INFO,
         partitions.SPART_INFO,
         partitions.SNODE_INFO,
+        jobs.INFO,
     )
 
 

@@ -1,0 +1,190 @@
+"""`jobs` through the CLI on small hand-written sample files with known answers."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+DAY = "2024-05-06"
+
+
+def line(t: str, host: str, user: str, job: int, cmd: str, pid: int, *, cpu: float = 0.0,
+         cputime: int = 0, kib: int = 1048576, gpus: str = "none", gpu: float = 0.0,
+         epoch: int | None = None) -> str:  # fmt: skip
+    text = (f"v=0.12.0,time={DAY}T{t}Z,host={host},cores=8,user={user},job={job},pid={pid},"
+            f"cmd={cmd},cpu%={cpu},cpukib={kib},rssanonkib={kib // 2},\"gpus={gpus}\",gpu%={gpu},"
+            f"cputime_sec={cputime}")  # fmt: skip
+    return text + (f",epoch={epoch}" if epoch is not None else "")
+
+
+@pytest.fixture
+def data(tmp_path: Path) -> Path:
+    """alice: job 10 on n1 (two processes, 2 cores busy), still running at the end.
+    bob: job 20 on n2 (python, ended early); job 30 on n1+n2 with a cluster-wide id.
+    root: sshd (a system command); carol: a zombie."""
+    rows = [
+        line("10:00:00", "n1.x", "alice", 10, "python", 100, cpu=100, cputime=0),
+        line("10:00:00", "n1.x", "alice", 10, "worker", 101, cpu=100, cputime=0),
+        line("10:05:00", "n1.x", "alice", 10, "python", 100, cputime=300),
+        line("10:05:00", "n1.x", "alice", 10, "worker", 101, cputime=300),
+        line("10:10:00", "n1.x", "alice", 10, "python", 100, cputime=600, gpus="0,1", gpu=150),
+        line("10:10:00", "n1.x", "alice", 10, "worker", 101, cputime=600),
+        line("10:00:00", "n2.x", "bob", 20, "python", 200, cpu=50, cputime=0),
+        line("10:05:00", "n2.x", "bob", 20, "python", 200, cputime=150),
+        line("10:00:03", "n1.x", "bob", 30, "mpi", 300, cpu=400, epoch=0),
+        line("10:00:00", "n2.x", "bob", 30, "mpi", 301, cpu=400, epoch=0),
+        line("10:05:03", "n1.x", "bob", 30, "mpi", 300, cputime=1200, epoch=0),
+        line("10:05:00", "n2.x", "bob", 30, "mpi", 301, cputime=1200, epoch=0),
+        line("10:05:00", "n2.x", "root", 40, "sshd", 400, cpu=1),
+        line("10:05:00", "n2.x", "carol", 50, "app <defunct>", 500, cpu=0),
+        line("10:10:00", "n2.x", "carol", 50, "app <defunct>", 500, cpu=0),
+    ]
+    path = tmp_path / "samples.csv"
+    path.write_text("\n".join(rows) + "\n")
+    return path
+
+
+def csv_rows(text: str) -> list[list[str]]:
+    return list(csv.reader(io.StringIO(text)))
+
+
+def test_default_user_is_the_invoking_one(cli, data, monkeypatch) -> None:
+    monkeypatch.setenv("LOGNAME", "alice")
+    r = cli(["jobs", "--fmt=csv,job,user", "--", data])
+    assert r.code == 0, r.err
+    assert r.out == "10,alice\n"
+
+
+def test_no_user_known_is_a_clear_error(cli, data, monkeypatch) -> None:
+    monkeypatch.setenv("LOGNAME", "")
+    monkeypatch.setenv("USER", "")
+    r = cli(["jobs", "--", data])
+    assert r.code == 2
+    assert "Not able to determine user" in r.err
+
+
+def test_all_users_sorted_by_start_with_system_commands_left_out(cli, data) -> None:
+    r = cli(["jobs", "-u", "-", "--fmt=csv,job,user,cmd,start", "--", data])
+    assert r.code == 0, r.err
+    assert csv_rows(r.out) == [
+        ["10", "alice", "python,worker", "2024-05-06 10:00"],
+        ["20", "bob", "python", "2024-05-06 10:00"],
+        ["30", "bob", "mpi", "2024-05-06 10:00"],
+        ["50", "carol", "app <defunct>", "2024-05-06 10:05"],
+    ]
+
+
+def test_averages_and_peaks_of_a_two_process_job(cli, data) -> None:
+    r = cli(["jobs", "-u", "alice", "--fmt=json,job,cpu-avg,cpu-peak,mem-avg,res-peak,gpu-peak,"
+             "gpus,duration/sec,cputime/sec,host", "--", data])  # fmt: skip
+    assert r.code == 0, r.err
+    [job] = json.loads(r.out)
+    # Each process: 100% at the first sample (cpu%), then 300 s of CPU per 300 s.
+    assert job["cpu-avg"] == "200" and job["cpu-peak"] == "200"
+    assert job["mem-avg"] == "2" and job["res-peak"] == "1"  # 2 x 1 GiB virtual, 2 x 0.5 resident
+    assert job["gpu-peak"] == "150" and job["gpus"] == "0,1"
+    assert job["duration/sec"] == "600"
+    assert job["cputime/sec"] == "1200"  # 600 s per process, each counted once
+    assert job["host"] == "n1.x"
+
+
+def test_cluster_wide_job_is_one_row_over_both_hosts(cli, data) -> None:
+    r = cli(["jobs", "-j", "30", "--fmt=csv,job,cpu-avg,host", "--", data])
+    assert r.code == 0, r.err
+    # Samples 3 s apart on the two hosts are one step: 400 + 400, then 400 + 400.
+    assert r.out == "30,800,n[1-2].x\n"
+    fixed = cli(["jobs", "-j", "30", "--fmt=noheader,job,host", "--", data])
+    assert fixed.out.split() == ["30", "n[1-2]"]
+    apart = cli(["jobs", "-j", "30", "--merge-none", "--fmt=csv,job,host", "--", data])
+    assert apart.out.splitlines() == ["30,n2.x", "30,n1.x"]  # n2 started 3 s earlier
+
+
+def test_marks_and_running_completed_filters(cli, data) -> None:
+    r = cli(["jobs", "-u", "-", "--fmt=csv,jobm", "--", data])
+    # n1's data spans 10:00-10:10, n2's too; job 20 ended at 10:05 on n2.
+    assert r.out.splitlines() == ["10!", "20<", "30<", "50>"]
+    running = cli(["jobs", "-u", "-", "--running", "--fmt=csv,job", "--", data])
+    assert running.out.splitlines() == ["10", "50"]
+    completed = cli(["jobs", "-u", "-", "--completed", "--fmt=csv,job", "--", data])
+    assert completed.out.splitlines() == ["20", "30"]
+
+
+def test_aggregate_limits(cli, data) -> None:
+    r = cli(["jobs", "-u", "-", "--min-cpu-avg", "150", "--max-cpu-peak", "500",
+             "--fmt=csv,job", "--", data])  # fmt: skip
+    assert r.out.splitlines() == ["10"]
+    gpu = cli(["jobs", "-u", "-", "--some-gpu", "--fmt=csv,job", "--", data])
+    assert gpu.out.splitlines() == ["10"]
+    samples = cli(["jobs", "-u", "-", "--min-samples", "3", "--fmt=csv,job", "--", data])
+    assert samples.out.splitlines() == ["10"]
+    runtime = cli(["jobs", "-u", "-", "--min-runtime", "6m", "--fmt=csv,job", "--", data])
+    assert runtime.out.splitlines() == ["10"]
+
+
+def test_zombie_hunts_across_users(cli, data, monkeypatch) -> None:
+    monkeypatch.setenv("LOGNAME", "alice")
+    r = cli(["jobs", "--zombie", "--fmt=csv,job,user", "--", data])
+    assert r.out == "50,carol\n"
+
+
+def test_numjobs_keeps_each_users_latest(cli, data) -> None:
+    r = cli(["jobs", "-u", "bob", "-n", "1", "--fmt=csv,job", "--", data])
+    assert r.out == "30\n"
+
+
+def test_query_on_job_fields(cli, data) -> None:
+    r = cli(["jobs", "-q", "CpuAvgPct > 100 and user = bob", "--fmt=csv,job", "--", data])
+    assert r.out == "30\n"
+
+
+def test_relative_fields_need_a_configuration(cli, data, tmp_path) -> None:
+    r = cli(["jobs", "-u", "alice", "--fmt=csv,rcpu-avg", "--", data])
+    assert r.code == 2 and "configuration" in r.err
+    config = tmp_path / "cluster.json"
+    config.write_text(json.dumps({"name": "x", "nodes": [
+        {"hostname": "n[1-2].x", "cpu_cores": 8, "mem_gb": 16, "gpu_cards": 2, "gpumem_gb": 20}]}))
+    r = cli(["jobs", "-u", "-", "--config-file", config,
+             "--fmt=csv,job,rcpu-avg,rmem-avg,sgpu-peak", "--", data])  # fmt: skip
+    assert r.code == 0, r.err
+    rows = {row[0]: row[1:] for row in csv_rows(r.out)}
+    assert rows["10"] == ["25", "13", "75"]  # 200/8 cores; 2 GiB/16 GiB; 150% over 2 cards
+    assert rows["30"][0] == "50"  # 800% over the 16 cores of two nodes
+
+
+def test_slurm_fields_are_question_marks_without_records(cli, data) -> None:
+    r = cli(["jobs", "-u", "alice", "--fmt=csv,job,Account,ReqMem", "--", data])
+    assert r.out == "10,?,?\n"
+
+
+@pytest.mark.parametrize(("fmt", "expected"), [
+    ("json", "[]\n"), ("csv", ""), ("fixed", "job  user\n"),
+])  # fmt: skip
+def test_empty_input(cli, tmp_path, fmt, expected) -> None:
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    r = cli(["jobs", "-u", "-", f"--fmt={fmt},job,user", "--", empty])
+    assert r.code == 0, r.err
+    assert r.out == expected
+
+
+def test_bad_options_are_usage_errors(cli, data) -> None:
+    both = cli(["jobs", "--merge-all", "--merge-none", "--", data])
+    assert both.code == 2 and "merge" in both.err
+    runtime = cli(["jobs", "--min-runtime", "soon", "--", data])
+    assert runtime.code == 2 and "--min-runtime" in runtime.err
+
+
+def test_jobs_from_the_tree_with_slurm_fields(cli, tree) -> None:
+    r = cli(["jobs", "--jobanalyzer-dir", tree, "--cluster", "beta", "-f", "2025-03-03",
+             "-t", "2025-03-03", "-u", "-", "--fmt=csv,job,user,Account,State"])  # fmt: skip
+    assert r.code == 0, r.err
+    rows = csv_rows(r.out)
+    assert rows, "expected jobs"
+    with_slurm = [row for row in rows if row[2] != "?"]
+    assert with_slurm, "the beta cluster has Slurm records for its jobs"
+    assert all(row[3] in ("COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "OUT_OF_MEMORY",
+                          "RUNNING", "PENDING") for row in with_slurm)  # fmt: skip

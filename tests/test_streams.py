@@ -1,0 +1,148 @@
+"""Process streams and their merging, against hand-computed values and a naive model."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import polars as pl
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sonalyze.ingest.schemas import GPUSET_UNKNOWN, SAMPLE, conform
+from sonalyze.streams.build import JOB_ID_TAG, build_streams
+from sonalyze.streams.merge import LINGER, WINDOW, merge_streams
+
+T0 = 1_700_000_000
+
+
+def samples(rows: list[dict]) -> pl.LazyFrame:
+    """Sample records with defaults for everything a row does not say."""
+    full = []
+    for r in rows:
+        base = {"version": "0.12.0", "host": "n1", "user": "u", "pid": 1, "job": 7,
+                "epoch": 1, "cmd": "a", "cpu_pct": 0.0, "cputime_sec": 0, "rolledup": 0,
+                "cpu_kib": 0, "gpus": 0, "gpufail": 0, "flags": 0}  # fmt: skip
+        base.update(r)
+        base["time"] = datetime.fromtimestamp(T0 + base.pop("t"), UTC)
+        full.append(base)
+    return conform(pl.DataFrame(full), SAMPLE).lazy()
+
+
+def test_cpu_utilisation_is_cpu_time_over_elapsed_time() -> None:
+    s = build_streams(samples([
+        {"t": 0, "cpu_pct": 42.0, "cputime_sec": 100},
+        {"t": 300, "cputime_sec": 400},
+        {"t": 600, "cputime_sec": 1000},
+    ])).collect()  # fmt: skip
+    assert s["cpu_util_pct"].to_list() == [42.0, 100.0, 200.0]
+
+
+def test_repeated_timestamps_keep_the_first_record() -> None:
+    s = build_streams(samples([
+        {"t": 0, "cputime_sec": 10}, {"t": 0, "cputime_sec": 99}, {"t": 60, "cputime_sec": 40},
+    ])).collect()  # fmt: skip
+    assert s["cputime_sec"].to_list() == [10, 40]
+    assert s["cpu_util_pct"].to_list()[1] == 50.0
+
+
+def test_counter_going_backwards_drops_the_record_and_the_next_uses_it_as_base() -> None:
+    s = build_streams(samples([
+        {"t": 0, "cputime_sec": 310}, {"t": 60, "cputime_sec": 300},
+        {"t": 120, "cputime_sec": 360},
+    ])).collect()  # fmt: skip
+    assert s["t"].to_list() == [T0, T0 + 120]
+    assert s["cpu_util_pct"].to_list()[1] == 100.0
+
+
+def test_old_sonar_without_cpu_time_keeps_cpu_percent() -> None:
+    s = build_streams(samples([
+        {"t": 0, "version": "0.6.0", "cpu_pct": 30.0, "cputime_sec": 0},
+        {"t": 60, "version": "0.6.0", "cpu_pct": 70.0, "cputime_sec": 0},
+    ])).collect()  # fmt: skip
+    assert s["cpu_util_pct"].to_list() == [30.0, 70.0]
+
+
+def test_rolled_up_records_without_pid_are_told_apart_by_job() -> None:
+    s = build_streams(samples([
+        {"t": 0, "pid": 0, "rolledup": 2, "job": 5}, {"t": 0, "pid": 0, "rolledup": 2, "job": 6},
+    ])).collect()  # fmt: skip
+    assert sorted(s["stream_pid"].to_list()) == [JOB_ID_TAG + 5, JOB_ID_TAG + 6]
+    assert s["stream"].n_unique() == 2
+
+
+def test_cluster_wide_job_merges_across_hosts_with_skewed_clocks() -> None:
+    s = build_streams(samples([
+        {"t": 0, "host": "c1", "epoch": 0, "cpu_pct": 100.0, "cpu_kib": 1, "gpus": 1},
+        {"t": 4, "host": "c2", "epoch": 0, "cpu_pct": 200.0, "cpu_kib": 2, "gpus": 4},
+        {"t": 300, "host": "c1", "epoch": 0, "cputime_sec": 300, "cpu_kib": 1, "gpus": 1},
+        {"t": 304, "host": "c2", "epoch": 0, "cputime_sec": 600, "cpu_kib": 2, "gpus": 4},
+    ])).collect()  # fmt: skip
+    m = merge_streams(s, "auto")
+    assert m.groups["hosts"].to_list() == [["c1", "c2"]]
+    assert m.steps["t"].to_list() == [T0, T0 + 300]
+    assert m.steps["cpu_util_pct"].to_list() == [300.0, 300.0]
+    assert m.steps["cpu_kib"].to_list() == [3, 3]
+    assert m.steps["gpus"].to_list() == [5, 5]
+
+
+def test_per_host_jobs_are_not_merged_across_hosts() -> None:
+    s = build_streams(samples([
+        {"t": 0, "host": "c1", "epoch": 1}, {"t": 0, "host": "c2", "epoch": 1},
+    ])).collect()  # fmt: skip
+    assert merge_streams(s, "auto").groups.height == 2
+    assert merge_streams(s, "job").groups.height == 1
+
+
+def test_job_zero_is_never_merged() -> None:
+    s = build_streams(samples([
+        {"t": 0, "job": 0, "pid": 11}, {"t": 0, "job": 0, "pid": 12},
+    ])).collect()  # fmt: skip
+    assert merge_streams(s, "job").groups.height == 2
+
+
+def test_unknown_gpu_set_wins_the_union() -> None:
+    s = build_streams(samples([
+        {"t": 0, "pid": 1, "gpus": 3}, {"t": 0, "pid": 2, "gpus": GPUSET_UNKNOWN},
+    ])).collect()  # fmt: skip
+    assert merge_streams(s, "auto").steps["gpus"].to_list() == [GPUSET_UNKNOWN]
+
+
+def reference_merge(streams: list[list[tuple[int, float]]]) -> list[tuple[int, float]]:
+    """The reference's merge loop, step by step, on (time, value) streams."""
+    at = [0] * len(streams)
+    out = []
+    while True:
+        heads = [s[i][0] for s, i in zip(streams, at, strict=True) if i < len(s)]
+        if not heads:
+            return out
+        low = min(heads)
+        total = 0.0
+        for k, s in enumerate(streams):
+            i = at[k]
+            if i < len(s):
+                if s[i][0] < low + WINDOW:
+                    total += s[i][1]
+                    at[k] += 1
+            elif low - LINGER <= s[-1][0] < low:
+                total += s[-1][1]
+        out.append((low, total))
+
+
+stream_times = st.lists(st.integers(0, 400), min_size=1, max_size=8, unique=True).map(sorted)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(stream_times, min_size=1, max_size=5), st.booleans())
+def test_merge_matches_the_reference_loop(times: list[list[int]], sparse: bool) -> None:
+    if sparse:  # Sonar-like: samples of one process at least a window apart
+        times = [[t * WINDOW for t in ts] for ts in times]
+    rows = []
+    streams = []
+    for pid, ts in enumerate(times, start=1):
+        values = [(t, float(pid * 1000 + i)) for i, t in enumerate(ts)]
+        streams.append(values)
+        rows += [{"t": t, "pid": pid, "cpu_pct": v, "version": "0.6.0"} for t, v in values]
+    merged = merge_streams(build_streams(samples(rows)).collect(), "auto").steps
+    got = list(zip([t - T0 for t in merged["t"].to_list()], merged["cpu_util_pct"].to_list(),
+                   strict=True))  # fmt: skip
+    assert got == reference_merge(streams)
