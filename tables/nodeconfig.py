@@ -135,7 +135,7 @@ def scan_cluster(store: JobanalyzerStore) -> pl.LazyFrame:
 
 
 LOOKBACK_SECONDS = 14 * 24 * 3600
-_CAPACITY = ("cpu_cores", "mem_gb", "gpu_cards", "gpumem_gb")
+_CAPACITY = ("cpu_cores", "mem_gb", "gpu_cards", "gpumem_gb", "description")
 
 
 def configs_at(queries: pl.DataFrame, readings: pl.DataFrame,
@@ -145,7 +145,7 @@ def configs_at(queries: pl.DataFrame, readings: pl.DataFrame,
     The capacity is the newest sysinfo-derived reading at or before `t` and
     at most 14 days old, as the reference looks it up; failing that, the
     config file's entry for the host; failing that, null.  Adds
-    `cpu_cores`, `mem_gb`, `gpu_cards`, `gpumem_gb` and `known`.
+    `cpu_cores`, `mem_gb`, `gpu_cards`, `gpumem_gb`, `description` and `known`.
     """
     left = queries.with_row_index("_q").sort("t")
     right = (

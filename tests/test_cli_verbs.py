@@ -26,6 +26,7 @@ def verb_args(verb: str, tree: Path) -> list[str]:
         "spart": ["spart", *store, "--cluster", "beta", *window],
         "snode": ["snode", *store, "--cluster", "beta", *window],
         "jobs": ["jobs", *store, "--cluster", "alpha", *window, "-u", "-"],
+        "load": ["load", *store, "--cluster", "alpha", *window, "--host", "a-gpu1"],
     }[verb]
 
 
@@ -48,6 +49,11 @@ def test_every_verb_in_every_format_agrees_on_row_count(cli, tree, verb: str, fm
     result = cli([*base, f"--fmt={fmt},default"])
     assert result.code == 0 and result.err == ""
     header = 1 if fmt == "fixed" else 0
+    if verb == "load" and fmt in ("fixed", "json"):
+        # One table per host: fixed adds a HOST: line, JSON wraps the rows with the host.
+        rows = result.out.splitlines() if fmt == "fixed" else json.loads(result.out)[0]["records"]
+        assert len(rows) == expected_rows + 2 * header
+        return
     assert len(rows_of(fmt, result.out)) == expected_rows + header
 
 

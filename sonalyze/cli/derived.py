@@ -4,41 +4,32 @@ profile, metadata, top.  Each is a thin adapter over `sonalyze.verbs`."""
 from __future__ import annotations
 
 import inspect
+import json
 import sys
 from datetime import UTC, datetime
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Any
 
 import polars as pl
 import typer
 
 from sonalyze.cli import options as o
-from sonalyze.cli.commands import _printer, _store, app
-from sonalyze.cli.context import hosts_of, report_problems, split_values, window_for
-from sonalyze.cli.samples import (
-    all_samples,
-    capacity_at,
-    config_excluded,
-    select_records,
-    selected_samples,
-    with_options,
-)
+from sonalyze.cli.commands import _printer, app
+from sonalyze.cli.context import split_values
+from sonalyze.cli.samples import Invocation, capacity_at, shared_parameters, with_options
 from sonalyze.errors import UsageError
 from sonalyze.ingest.schemas import SACCT
-from sonalyze.streams.build import build_streams, host_bounds
+from sonalyze.output.chart import METRICS, Series, svg, terminal
+from sonalyze.streams.build import build_streams
 from sonalyze.streams.merge import merge_streams
+from sonalyze.tables.hostglob import compress_hostnames
 from sonalyze.tables.scans import scan_sacct
 from sonalyze.tables.source import FileListSource
 from sonalyze.tables.window import parse_duration
-from sonalyze.verbs import jobs
+from sonalyze.verbs import jobs, load
 
 JOB_FILTER = "Job filters"
 AGGREGATION = "Aggregation"
-
-ExcludeSystemJobs = Annotated[
-    bool,
-    typer.Option("--exclude-system-jobs", help="Exclude records of processes with pid < 1000.",
-                 rich_help_panel=o.FILTER),
-]  # fmt: skip
 
 
 def _repeatable(name: str, help_text: str) -> object:
@@ -79,46 +70,36 @@ def _group_capacity(store, window, merged) -> pl.DataFrame:
     )  # fmt: skip
 
 
-def _drop_unconfigured(store, window, streams: pl.DataFrame) -> pl.DataFrame:
-    """Streams whose host has no known configuration at their start are dropped, with a warning."""
+def _drop_unconfigured(run: Invocation, streams: pl.DataFrame) -> pl.DataFrame:
+    """Streams whose host has no known configuration at their start are dropped (-v names them)."""
     firsts = streams.group_by("stream").agg(pl.col("host").first(), pl.col("t").min())
-    known = capacity_at(store, window, firsts).filter(pl.col("known"))
-    missing = sorted(set(firsts["host"]) - set(known["host"]))
-    for host in missing:
-        sys.stderr.write(f"sonalyze: warning: missing host configuration for {host}\n")
+    known = capacity_at(run.store, run.window, firsts).filter(pl.col("known"))
+    if run.options["verbose"]:
+        for host in sorted(set(firsts["host"]) - set(known["host"])):
+            sys.stderr.write(f"sonalyze: missing host configuration for {host}\n")
     kept = streams.filter(pl.col("stream").is_in(known["stream"].implode()))
     if streams.height and not kept.height:
         raise UsageError("All configuration data missing: relative format arguments")
     return kept
 
 
+_BEFORE, _AFTER = shared_parameters()
+
+
+def _flag(name: str, help_text: str, panel: str = JOB_FILTER) -> object:
+    return Annotated[bool, typer.Option(name, help=help_text, rich_help_panel=panel)]
+
+
 @app.command("jobs")
-@with_options(_limit_parameters())
+@with_options(_BEFORE, _AFTER + _limit_parameters())
 def jobs_cmd(
-    files: o.Files = None,
-    data_dir: o.DataDir = None,
-    jobanalyzer_dir: o.JobanalyzerDir = None,
-    cluster_name: o.Cluster = None,
-    config_file: o.ConfigFile = None,
-    cache: o.CacheSize = None,
-    cache_dir: o.CacheDir = None,
-    from_: o.From = None,
-    to: o.To = None,
-    host: o.Host = None,
-    user: o.User = None,
-    exclude_user: o.ExcludeUser = None,
-    job: o.Job = None,
-    exclude_job: o.ExcludeJob = None,
-    command: o.Command = None,
-    exclude_command: o.ExcludeCommand = None,
-    exclude_system_jobs: ExcludeSystemJobs = False,
     min_samples: Annotated[int, typer.Option(metavar="N", min=0, help="Select jobs with at least this many samples.", rich_help_panel=JOB_FILTER)] = 1,
     min_runtime: Annotated[str | None, typer.Option(metavar="DURATION", help="Select jobs that ran at least this long, e.g. 2h30m (WwDdHhMm).", rich_help_panel=JOB_FILTER)] = None,
-    no_gpu: Annotated[bool, typer.Option("--no-gpu", help="Select jobs that used no GPU.", rich_help_panel=JOB_FILTER)] = False,
-    some_gpu: Annotated[bool, typer.Option("--some-gpu", help="Select jobs that used some GPU.", rich_help_panel=JOB_FILTER)] = False,
-    completed: Annotated[bool, typer.Option("--completed", help="Select jobs no longer running at the window's end.", rich_help_panel=JOB_FILTER)] = False,
-    running: Annotated[bool, typer.Option("--running", help="Select jobs still running at the window's end.", rich_help_panel=JOB_FILTER)] = False,
-    zombie: Annotated[bool, typer.Option("--zombie", help="Select zombie jobs (implies all users).", rich_help_panel=JOB_FILTER)] = False,
+    no_gpu: _flag("--no-gpu", "Select jobs that used no GPU.") = False,  # type: ignore[valid-type]
+    some_gpu: _flag("--some-gpu", "Select jobs that used some GPU.") = False,  # type: ignore[valid-type]
+    completed: _flag("--completed", "Select jobs no longer running at the window's end.") = False,  # type: ignore[valid-type]
+    running: _flag("--running", "Select jobs still running at the window's end.") = False,  # type: ignore[valid-type]
+    zombie: _flag("--zombie", "Select zombie jobs (implies all users).") = False,  # type: ignore[valid-type]
     partition: _repeatable("--partition", "Select jobs whose Slurm partition is this (repeatable).") = None,  # type: ignore[valid-type]
     account: _repeatable("--account", "Select jobs whose Slurm account is this (repeatable).") = None,  # type: ignore[valid-type]
     reservation: _repeatable("--reservation", "Select jobs whose Slurm reservation is this (repeatable).") = None,  # type: ignore[valid-type]
@@ -127,10 +108,7 @@ def jobs_cmd(
     merge_all: Annotated[bool, typer.Option("--merge-all", "--batch", help="Merge each job's processes across all hosts.", rich_help_panel=AGGREGATION)] = False,
     merge_none: Annotated[bool, typer.Option("--merge-none", help="Never merge a job across hosts.", rich_help_panel=AGGREGATION)] = False,
     numjobs: Annotated[int, typer.Option("--numjobs", "-n", metavar="N", min=0, help="Print at most the N latest jobs per user.", rich_help_panel=o.OUTPUT)] = 0,
-    fmt: o.Fmt = None,
-    query: o.Query = None,
-    verbose: o.Verbose = False,
-    **limits: int | None,
+    **options: Any,
 ) -> None:
     """Aggregate process samples into jobs: CPU, memory and GPU use, duration, hosts.
 
@@ -139,6 +117,7 @@ def jobs_cmd(
     `-u -` (or -u NAME, --job, --exclude-user, --zombie, -q) says otherwise.
     Rows are sorted by start time.
     """  # fmt: skip
+    fmt, query = options["fmt"], options["query"]
     printer = _printer(jobs.INFO, fmt, query)
     if printer is None:
         return
@@ -151,9 +130,9 @@ def jobs_cmd(
             raise UsageError(f"Invalid --min-runtime value {min_runtime!r}: use WwDdHhMm, e.g. 2h30m")
         runtime = parsed
     bounds = tuple(
-        (column, limits.get(f"min_{column}"), limits.get(f"max_{column}"))
+        (column, options.get(f"min_{column}"), options.get(f"max_{column}"))
         for column in jobs.AGGREGATES.values()
-        if limits.get(f"min_{column}") is not None or limits.get(f"max_{column}") is not None
+        if options.get(f"min_{column}") is not None or options.get(f"max_{column}") is not None
     )
     opts = jobs.JobsOptions(
         min_samples=min_samples, bounds=bounds, min_runtime=runtime, some_gpu=some_gpu,
@@ -162,21 +141,16 @@ def jobs_cmd(
                                  (partition, account, reservation, state, gpu_type))),
         numjobs=numjobs, now=datetime.now(UTC).replace(microsecond=0),
     )  # fmt: skip
-    store = _store(data_dir, jobanalyzer_dir, cluster_name, config_file, files, cache, cache_dir)
-    window = window_for(store, from_, to)
-    hosts = hosts_of(host)
-    selection = select_records(
-        user=user, exclude_user=exclude_user, job=job, exclude_job=exclude_job, command=command,
-        exclude_command=exclude_command, exclude_system_jobs=exclude_system_jobs,
-        all_users_by_default=zombie or bool(query), exclude_system_commands=True,
-        config_excluded_users=config_excluded(store),
-    )  # fmt: skip
-    streams = build_streams(selected_samples(store, window, hosts, selection)).collect()
-    span = host_bounds(all_samples(store, window, hosts)).collect()
+    run = Invocation(options)
+    store, window = run.store, run.window
+    selection = run.selection(all_users_by_default=zombie or bool(query),
+                              exclude_system_commands=True, exclude_heartbeat=True)  # fmt: skip
+    streams = build_streams(run.samples(selection)).collect()
+    span = run.bounds()
     printed = {spec.field.column for spec in printer.specs}
     wanted = _query_columns(printer) | {column for column, _, _ in bounds}
     if jobs.needs_config(printed):
-        streams = _drop_unconfigured(store, window, streams)
+        streams = _drop_unconfigured(run, streams)
     merged = merge_streams(streams, "job" if merge_all else "host-job" if merge_none else "auto")
     capacity = _group_capacity(store, window, merged) if jobs.needs_config(wanted) else None
     rows = jobs.filter_jobs(jobs.summarize(merged, span, capacity, opts), opts)
@@ -187,4 +161,146 @@ def jobs_cmd(
     else:
         rows = jobs.with_empty_slurm(rows, SACCT)
     sys.stdout.write(printer.text(jobs.finish(printer.query(rows), opts)))
-    report_problems(store, verbose)
+    run.finish()
+
+
+BUCKETING = "Bucketing"
+
+
+def _node_capacity(run: Invocation, firsts: pl.DataFrame) -> pl.DataFrame:
+    """Capacity and description of each series' host at the series' first time."""
+    return capacity_at(run.store, run.window, firsts).select(
+        "grp", "host", "cpu_cores", "mem_gb", "gpu_cards", "gpumem_gb", "description", "known")
+
+
+def _group_summary(per_host: pl.DataFrame) -> pl.DataFrame:
+    """The summed capacity of the configured hosts, one series named by the host set."""
+    known = per_host.filter(pl.col("known")).sort("host")
+    name = ",".join(compress_hostnames(per_host["host"].to_list()))
+    return pl.DataFrame({
+        "grp": [0], "name": [name],
+        **{c: [int(known[c].sum() or 0)] for c in ("cpu_cores", "mem_gb", "gpu_cards", "gpumem_gb")},
+        "description": ["|||".join(known["description"].fill_null("").to_list())],
+        "known": [True],
+    }).with_columns(pl.col("grp").cast(pl.UInt32))  # fmt: skip
+
+
+def _load_output(printer, rows: pl.DataFrame, capacity: pl.DataFrame) -> str:
+    """The reference's layout: one table per series; JSON wraps each with its system."""
+    opts = printer.opts
+    names = {s.field.name for s in printer.specs}
+    blocks = []
+    for (grp,), part in rows.group_by("grp", maintain_order=True):
+        info = capacity.filter(pl.col("grp") == grp).row(0, named=True)
+        table = printer.text(part)
+        if opts.format == "json":
+            desc = info["description"] if info["known"] else "Unknown"
+            system = json.dumps({"hostname": info["name"], "description": desc or "",
+                                 "gpucards": str(info["gpu_cards"] or 0)}, separators=(",", ":"))
+            blocks.append(f'{{"system":{system},"records":{table}}}')
+        elif opts.format == "fixed" and "Hostname" not in names:
+            blocks.append(f"HOST: {info['name']}\n{table}")
+        else:
+            blocks.append(table)
+    if opts.format == "json":
+        # COMPAT(load-json): the array ends with a newline.
+        return "[" + ",".join(blocks) + "]\n"
+    return "".join(blocks)
+
+
+@app.command("load")
+@with_options(_BEFORE, _AFTER)
+def load_cmd(
+    half_hourly: _flag("--half-hourly", "Average per half hour.", BUCKETING) = False,  # type: ignore[valid-type]
+    hourly: _flag("--hourly", "Average per hour (the default).", BUCKETING) = False,  # type: ignore[valid-type]
+    half_daily: _flag("--half-daily", "Average per 12 hours.", BUCKETING) = False,  # type: ignore[valid-type]
+    daily: _flag("--daily", "Average per day.", BUCKETING) = False,  # type: ignore[valid-type]
+    weekly: _flag("--weekly", "Average per week (from Monday).", BUCKETING) = False,  # type: ignore[valid-type]
+    none: _flag("--none", "No averaging: every sample time.", BUCKETING) = False,  # type: ignore[valid-type]
+    group: _flag("--group", "Sum the bucketed load of all selected hosts.", BUCKETING) = False,  # type: ignore[valid-type]
+    all_: Annotated[bool, typer.Option("--all", help="Print every time bucket (the default).", rich_help_panel=o.OUTPUT)] = False,
+    last: Annotated[bool, typer.Option("--last", help="Print only each host's last time bucket.", rich_help_panel=o.OUTPUT)] = False,
+    compact: Annotated[bool, typer.Option("--compact", help="Leave out empty time buckets.", rich_help_panel=o.OUTPUT)] = False,
+    chart: Annotated[bool, typer.Option("--chart", help="Draw each host's load as a strip chart in the terminal.", rich_help_panel=o.OUTPUT)] = False,
+    chart_file: Annotated[Path | None, typer.Option("--chart-file", metavar="FILE.svg", help="Also write the load as an SVG chart to this file.", rich_help_panel=o.OUTPUT)] = None,
+    **options: Any,
+) -> None:
+    """Compute aggregate load for hosts and groups of hosts, per time bucket.
+
+    Each host's processes are summed per sample time, then averaged per UTC
+    bucket (hourly by default).  Empty buckets in the window print as zeros
+    unless --compact.  All users by default; shells and system daemons are
+    left out.
+    """  # fmt: skip
+    chosen = [name for flag, name in ((half_hourly, "half-hourly"), (hourly, "hourly"),
+              (half_daily, "half-daily"), (daily, "daily"), (weekly, "weekly"), (none, "none"))
+              if flag]  # fmt: skip
+    if len(chosen) > 1:
+        raise UsageError("Too many bucketing options: pick one of --half-hourly, --hourly, "
+                         "--half-daily, --daily, --weekly, --none")  # fmt: skip
+    if all_ and last:
+        raise UsageError("Incoherent printing options: both --all and --last")
+    if group and none:
+        raise UsageError("Grouping across hosts requires first bucketing by time")
+    if chart_file is not None and chart_file.suffix.lower() != ".svg":
+        raise UsageError(f"--chart-file {chart_file}: only SVG charts are written (name it .svg)")
+    opts = load.LoadOptions(bucket=chosen[0] if chosen else "hourly", group=group, last=last,
+                            compact=compact)  # fmt: skip
+    # COMPAT(load-extras): -q filters the rows; the reference rejects every query.
+    printer = _printer(load.INFO, options["fmt"], options["query"])
+    if printer is None:
+        return
+    run = Invocation(options)
+    selection = run.selection(all_users_by_default=True, exclude_system_commands=True,
+                              exclude_heartbeat=False)  # fmt: skip
+    streams = build_streams(run.samples(selection)).collect()
+    printed = {spec.field.column for spec in printer.specs}
+    if printed & load.RELATIVE_COLUMNS:
+        streams = _drop_unconfigured(run, streams)
+    merged = merge_streams(streams, "host")
+    series = load.bucketed(merged.steps, opts.bucket)
+    hosts = merged.groups.select("grp", pl.col("hosts").list.first().alias("host"))
+    # COMPAT(load-config-time): capacity is looked up at a series' first sample, not at
+    # the first (possibly empty) bucket of the window.
+    firsts = series.group_by("grp").agg(pl.col("t").min()).join(hosts, on="grp")
+    capacity = _node_capacity(run, firsts)
+    if opts.group:
+        capacity = _group_summary(capacity)
+        series = load.grouped(series)
+    if not opts.compact and not opts.last and opts.bucket != "none":
+        series = load.filled(series, opts.bucket, *run.span(run.bounds()))
+    if opts.last:
+        series = load.last_only(series)
+    if not opts.group:
+        # COMPAT(load-hostname): a single host keeps its name as written (no digits rewritten).
+        capacity = capacity.with_columns(pl.col("host").alias("name"))
+    now = datetime.now(UTC).replace(microsecond=0)
+    rows = load.report(series, capacity, now).sort("host", "time", maintain_order=True)
+    rows = printer.query(rows)
+    if chart or chart_file is not None:
+        panels = _chart_panels(rows, capacity)
+        if chart_file is not None:
+            chart_file.write_text(svg(panels))
+        if chart:
+            sys.stdout.write(terminal(panels))
+            run.finish()
+            return
+    sys.stdout.write(_load_output(printer, rows, capacity))
+    run.finish()
+
+
+def _chart_panels(rows: pl.DataFrame, capacity: pl.DataFrame) -> list[Series]:
+    panels = []
+    for (grp,), part in rows.group_by("grp", maintain_order=True):
+        info = capacity.filter(pl.col("grp") == grp).row(0, named=True)
+        values = {key: [float(v) for v in part[key].to_list()] for key, _ in METRICS}
+        caps = {"cpu": (info["cpu_cores"] or 0) * 100, "res": info["mem_gb"] or 0,
+                "gpu": (info["gpu_cards"] or 0) * 100, "gpumem": info["gpumem_gb"] or 0}
+        scale, label = {}, {}
+        for key, _ in METRICS:
+            peak = max(values[key], default=0.0)
+            scale[key] = float(caps[key]) if caps[key] else max(peak, 1.0)
+            label[key] = f"{caps[key]:g} (capacity)" if caps[key] else f"{scale[key]:g} (peak)"
+        times = [int(t.timestamp()) for t in part["time"].to_list()]
+        panels.append(Series(info["name"], times, values, scale, label))
+    return panels

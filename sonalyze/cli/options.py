@@ -115,3 +115,8 @@ Verbose = Annotated[
     typer.Option("--verbose", "-v", help="List every skipped record with file and line.",
                  rich_help_panel=OUTPUT),
 ]  # fmt: skip
+ExcludeSystemJobs = Annotated[
+    bool,
+    typer.Option("--exclude-system-jobs", help="Exclude records of processes with pid < 1000.",
+                 rich_help_panel=FILTER),
+]  # fmt: skip

@@ -7,11 +7,18 @@ import inspect
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import polars as pl
 
-from sonalyze.cli.context import job_ids, split_values
+from sonalyze.cli.context import (
+    hosts_of,
+    job_ids,
+    open_store,
+    report_problems,
+    split_values,
+    window_for,
+)
 from sonalyze.errors import UsageError
 from sonalyze.ingest.schemas import FLAG_HEARTBEAT, SYSINFO, empty
 from sonalyze.tables.hostglob import HostFilter
@@ -67,6 +74,7 @@ def select_records(
     exclude_system_jobs: bool,
     all_users_by_default: bool,
     exclude_system_commands: bool,
+    exclude_heartbeat: bool,
     config_excluded_users: tuple[str, ...] = (),
 ) -> SampleSelection:
     """The reference's record filter with its per-verb defaults.
@@ -100,7 +108,7 @@ def select_records(
             commands=tuple(split_values(command)),
             exclude_commands=tuple(dict.fromkeys(commands_out)),
         ),
-        exclude_heartbeat=exclude_system_commands,
+        exclude_heartbeat=exclude_heartbeat,
         exclude_system_pids=exclude_system_jobs,
     )
 
@@ -141,17 +149,110 @@ def capacity_at(store: Store, window: Window | None, hosts_times: pl.DataFrame) 
     return configs_at(hosts_times, readings, fallback)
 
 
-def with_options(extra: list[inspect.Parameter]) -> Callable:
-    """Add generated keyword parameters (Typer options) to a command function.
+def with_options(before: list[inspect.Parameter], after: list[inspect.Parameter]) -> Callable:
+    """Add keyword parameters (Typer options) around a command function's own.
 
-    Typer reads a function's signature; the `--min-*`/`--max-*` families are
-    declared once as data and added here instead of being spelled out.
+    Typer reads a function's signature; options shared by several verbs and
+    generated families (`--min-*`/`--max-*`) are declared once as data and
+    added here; the function receives them in its `**options`.
     """
 
     def decorate(func: Callable) -> Callable:
         sig = inspect.signature(func, eval_str=True)
-        params = [p for p in sig.parameters.values() if p.kind != p.VAR_KEYWORD]
-        func.__signature__ = sig.replace(parameters=params + extra)  # type: ignore[attr-defined]
+        own = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in sig.parameters.values()
+               if p.kind != p.VAR_KEYWORD]  # fmt: skip
+        func.__signature__ = sig.replace(parameters=before + own + after)  # type: ignore[attr-defined]
         return func
 
     return decorate
+
+
+def data_span(window: Window | None, from_given: bool, to_given: bool,
+              bounds: pl.DataFrame) -> tuple[int, int]:  # fmt: skip
+    """The time span (epoch seconds) that empty buckets and down-times are measured against.
+
+    As in the reference: a window edge the user gave, else the data's own
+    earliest or latest sample time, else the default window's edge.
+    """
+    now = int(datetime.now(UTC).timestamp())
+    have = bounds.height > 0
+    if window is not None and (from_given or not have):
+        start = int(window.start.timestamp())
+    else:
+        start = int(bounds["earliest"].min()) if have else now - 86400  # type: ignore[arg-type]
+    if window is not None and (to_given or not have):
+        end = int(window.end.timestamp())
+    else:
+        end = int(bounds["latest"].max()) if have else now  # type: ignore[arg-type]
+    return start, end
+
+
+def _param(name: str, annotation: object, default: object = None) -> inspect.Parameter:
+    return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default,
+                             annotation=annotation)  # fmt: skip
+
+
+def shared_parameters(*, records: bool = True) -> tuple[list[inspect.Parameter], list[inspect.Parameter]]:
+    """The options every sample-derived verb takes: (before its own, after its own)."""
+    from sonalyze.cli import options as o
+
+    before = [
+        _param("files", o.Files), _param("data_dir", o.DataDir),
+        _param("jobanalyzer_dir", o.JobanalyzerDir), _param("cluster_name", o.Cluster),
+        _param("config_file", o.ConfigFile), _param("cache", o.CacheSize),
+        _param("cache_dir", o.CacheDir), _param("from_", o.From), _param("to", o.To),
+        _param("host", o.Host),
+    ]  # fmt: skip
+    if records:
+        before += [
+            _param("user", o.User), _param("exclude_user", o.ExcludeUser), _param("job", o.Job),
+            _param("exclude_job", o.ExcludeJob), _param("command", o.Command),
+            _param("exclude_command", o.ExcludeCommand),
+            _param("exclude_system_jobs", o.ExcludeSystemJobs, False),
+        ]  # fmt: skip
+    after = [_param("fmt", o.Fmt), _param("query", o.Query), _param("verbose", o.Verbose, False)]
+    return before, after
+
+
+class Invocation:
+    """The shared options of one sample-derived command, turned into store, window, filters."""
+
+    def __init__(self, options: dict) -> None:
+        self.options = options
+        self.store = open_store(
+            data_dir=options["data_dir"], jobanalyzer_dir=options["jobanalyzer_dir"],
+            cluster=options["cluster_name"], config_file=options["config_file"],
+            files=options["files"], cache=options["cache"], cache_dir=options["cache_dir"],
+        )  # fmt: skip
+        self.window = window_for(self.store, options["from_"], options["to"])
+        self.hosts = hosts_of(options["host"])
+
+    def selection(self, *, all_users_by_default: bool, exclude_system_commands: bool,
+                  exclude_heartbeat: bool) -> SampleSelection:  # fmt: skip
+        o = self.options
+        return select_records(
+            user=o["user"], exclude_user=o["exclude_user"], job=o["job"],
+            exclude_job=o["exclude_job"], command=o["command"],
+            exclude_command=o["exclude_command"], exclude_system_jobs=o["exclude_system_jobs"],
+            all_users_by_default=all_users_by_default,
+            exclude_system_commands=exclude_system_commands, exclude_heartbeat=exclude_heartbeat,
+            config_excluded_users=config_excluded(self.store),
+        )  # fmt: skip
+
+    def samples(self, selection: SampleSelection) -> pl.LazyFrame:
+        """The selected sample records."""
+        return selected_samples(self.store, self.window, self.hosts, selection)
+
+    def bounds(self) -> pl.DataFrame:
+        """Each host's earliest and latest sample time in the files read."""
+        from sonalyze.streams.build import host_bounds
+
+        return host_bounds(all_samples(self.store, self.window, self.hosts)).collect()
+
+    def span(self, bounds: pl.DataFrame) -> tuple[int, int]:
+        """`data_span` for this invocation."""
+        return data_span(self.window, bool(self.options["from_"]), bool(self.options["to"]), bounds)
+
+    def finish(self) -> None:
+        """Report skipped input records."""
+        report_problems(self.store, self.options["verbose"])

@@ -31,6 +31,8 @@ KINDS = {
     "strings": "list of strings",
     "duration": "duration, _d_h_m",
     "ceil": "number, rounded up to an integer",
+    "date": "date, YYYY-MM-DD UTC",
+    "hhmm": "time of day, HH:MM UTC",
     "hosts": "host names, compressed as c1-[1-3].fox",
 }
 

@@ -115,10 +115,12 @@ def format_expr(spec: FieldSpec, opts: FormatOptions) -> pl.Expr:
         gib = v.fill_null(0) // (1024 * 1024)
         text = gib.cast(pl.String)
         is_default = gib == 0
-    elif kind in ("datetime", "isotime", "isotime_or_unknown"):
+    elif kind in ("datetime", "isotime", "isotime_or_unknown", "date", "hhmm"):
         epoch = v.dt.epoch("s")
         if sec:
             text = epoch.cast(pl.String)
+        elif kind in ("date", "hhmm") and not iso:
+            text = v.dt.strftime("%Y-%m-%d" if kind == "date" else "%H:%M")
         elif iso or kind != "datetime":
             text = v.dt.strftime("%Y-%m-%dT%H:%M:%SZ")
         else:

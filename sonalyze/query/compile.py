@@ -114,7 +114,7 @@ def _compare(node: Compare, table: FieldTable) -> pl.Expr:
         if v.lower() not in truth:
             raise _bad(field, v, "yes/no/true/false/1/0")
         return _ordered(col.fill_null(False).cast(pl.Int8), op, int(truth[v.lower()]))
-    if kind in ("datetime", "isotime", "isotime_or_unknown"):
+    if kind in ("datetime", "isotime", "isotime_or_unknown", "date", "hhmm"):
         return _ordered(col, op, _time(field, v)).fill_null(False)
     if kind == "duration":
         return _ordered(col.fill_null(0), op, _duration(field, v))

@@ -24,7 +24,7 @@ class VerbInfo:
 
 
 def _verbs() -> tuple[VerbInfo, ...]:
-    from sonalyze.verbs import cluster, config, jobs, node, partitions, sacct, sample
+    from sonalyze.verbs import cluster, config, jobs, load, node, partitions, sacct, sample
 
     return (
         sample.INFO,
@@ -35,6 +35,7 @@ def _verbs() -> tuple[VerbInfo, ...]:
         partitions.SPART_INFO,
         partitions.SNODE_INFO,
         jobs.INFO,
+        load.INFO,
     )
 
 
