@@ -27,6 +27,7 @@ def verb_args(verb: str, tree: Path) -> list[str]:
         "snode": ["snode", *store, "--cluster", "beta", *window],
         "jobs": ["jobs", *store, "--cluster", "alpha", *window, "-u", "-"],
         "load": ["load", *store, "--cluster", "alpha", *window, "--host", "a-gpu1"],
+        "uptime": ["uptime", *store, "--cluster", "alpha", *window, "--interval", "5"],
     }[verb]
 
 
@@ -66,6 +67,11 @@ def test_empty_window_prints_valid_empty_output(cli, tree, verb: str) -> None:
     if verb in ("node", "config"):
         # With a store, an empty window falls back to the config file; a bare tree has none.
         base = [verb, "--data-dir", tree / "data" / "beta", "-f", "2024-01-01", "-t", "2024-01-02"]
+    if verb == "uptime":
+        # Every host the cluster config names is down throughout an empty window.
+        rows = json.loads(cli([*base, "--fmt=json,host,state"]).out)
+        assert rows and {r["state"] for r in rows} == {"down"}
+        return
     for fmt, expected in (("json", "[]\n"), ("csv", ""), ("awk", "")):
         result = cli([*base, f"--fmt={fmt}"])
         assert (result.code, result.out) == (0, expected)

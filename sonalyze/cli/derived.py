@@ -23,10 +23,11 @@ from sonalyze.output.chart import METRICS, Series, svg, terminal
 from sonalyze.streams.build import build_streams
 from sonalyze.streams.merge import merge_streams
 from sonalyze.tables.hostglob import compress_hostnames
-from sonalyze.tables.scans import scan_sacct
+from sonalyze.tables.nodeconfig import config_nodes
+from sonalyze.tables.scans import scan_sacct, scan_sysinfo
 from sonalyze.tables.source import FileListSource
 from sonalyze.tables.window import parse_duration
-from sonalyze.verbs import jobs, load
+from sonalyze.verbs import jobs, load, uptime
 
 JOB_FILTER = "Job filters"
 AGGREGATION = "Aggregation"
@@ -304,3 +305,48 @@ def _chart_panels(rows: pl.DataFrame, capacity: pl.DataFrame) -> list[Series]:
         times = [int(t.timestamp()) for t in part["time"].to_list()]
         panels.append(Series(info["name"], times, values, scale, label))
     return panels
+
+
+def _known_hosts(run: Invocation) -> list[str]:
+    """Hosts the cluster says exist: sysinfo in the window, else the config file."""
+    hosts: list[str] = []
+    if not isinstance(run.store.source, FileListSource):
+        hosts = scan_sysinfo(run.store, run.window, run.hosts).select("host").unique().collect()[
+            "host"].to_list()
+    if not hosts and run.store.source.config is not None:
+        hosts = config_nodes(run.store.source.config).select("host").collect()["host"].to_list()
+    return sorted(h for h in hosts if run.hosts.match(h))
+
+
+@app.command("uptime")
+@with_options(_BEFORE, _AFTER)
+def uptime_cmd(
+    interval: Annotated[int, typer.Option(metavar="MINUTES", min=0, help="The sampling interval in minutes (required): samples more than twice this apart mean down time.")] = 0,
+    only_up: Annotated[bool, typer.Option("--only-up", help="Show only the periods when things were up.", rich_help_panel=o.OUTPUT)] = False,
+    only_down: Annotated[bool, typer.Option("--only-down", help="Show only the periods when things were down.", rich_help_panel=o.OUTPUT)] = False,
+    **options: Any,
+) -> None:
+    """Display the periods nodes and their GPUs were up and down.
+
+    A host is down where its samples are more than 2 x --interval minutes
+    apart, at either end of the window, or throughout when sysinfo or the
+    config knows it but it sent no samples.  GPUs are down where samples
+    report a GPU failure.  Sorted by host and start time.
+    """  # fmt: skip
+    printer = _printer(uptime.INFO, options["fmt"], options["query"])
+    if printer is None:
+        return
+    if interval <= 0:
+        raise UsageError("--interval is required (minutes between samples, e.g. --interval 5)")
+    if only_up and only_down:
+        raise UsageError("Nonsensical --only-up AND --only-down")
+    opts = uptime.UptimeOptions(interval=interval, only_up=only_up, only_down=only_down)
+    run = Invocation(options)
+    selection = run.selection(all_users_by_default=True, exclude_system_commands=False,
+                              exclude_heartbeat=False)  # fmt: skip
+    streams = build_streams(run.samples(selection)).select("host", "t", "gpufail").collect()
+    start, end = run.span(run.bounds())
+    silent = [] if only_up else sorted(set(_known_hosts(run)) - set(streams["host"].unique()))
+    rows = uptime.periods(streams, silent, start, end, opts)
+    sys.stdout.write(printer.text(printer.query(rows)))
+    run.finish()

@@ -24,7 +24,17 @@ class VerbInfo:
 
 
 def _verbs() -> tuple[VerbInfo, ...]:
-    from sonalyze.verbs import cluster, config, jobs, load, node, partitions, sacct, sample
+    from sonalyze.verbs import (
+        cluster,
+        config,
+        jobs,
+        load,
+        node,
+        partitions,
+        sacct,
+        sample,
+        uptime,
+    )
 
     return (
         sample.INFO,
@@ -36,6 +46,7 @@ def _verbs() -> tuple[VerbInfo, ...]:
         partitions.SNODE_INFO,
         jobs.INFO,
         load.INFO,
+        uptime.INFO,
     )
 
 
