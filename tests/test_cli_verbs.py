@@ -28,6 +28,7 @@ def verb_args(verb: str, tree: Path) -> list[str]:
         "jobs": ["jobs", *store, "--cluster", "alpha", *window, "-u", "-"],
         "load": ["load", *store, "--cluster", "alpha", *window, "--host", "a-gpu1"],
         "uptime": ["uptime", *store, "--cluster", "alpha", *window, "--interval", "5"],
+        "metadata": ["metadata", *store, "--cluster", "alpha", *window, "--bounds"],
     }[verb]
 
 

@@ -20,6 +20,7 @@ from sonalyze.cli.context import (
     split_values,
     window_for,
 )
+from sonalyze.cli.samples import SYSTEM_PID_LIMIT
 from sonalyze.errors import UsageError
 from sonalyze.tables.nodeconfig import config_nodes, node_configs, scan_cluster
 from sonalyze.tables.scans import (
@@ -81,11 +82,21 @@ def sample_cmd(
     exclude_job: o.ExcludeJob = None,
     command: o.Command = None,
     exclude_command: o.ExcludeCommand = None,
+    exclude_system_jobs: o.ExcludeSystemJobs = False,
+    clean: Annotated[bool, typer.Option("--clean", help="Print cleaned-up streams: one per process, duplicates dropped, CPU utilisation computed.")] = False,
+    merge_by_job: Annotated[bool, typer.Option("--merge-by-job", help="Print streams merged per job across hosts.")] = False,
+    merge_by_host_and_job: Annotated[bool, typer.Option("--merge-by-host-and-job", help="Print streams merged per host and job.")] = False,
+    last: Annotated[int, typer.Option(metavar="N", min=0, help="With a stream view: only each stream's last N samples.")] = 0,
     fmt: o.Fmt = None,
     query: o.Query = None,
     verbose: o.Verbose = False,
 ) -> None:
-    """Print raw Sonar process samples (alias: parse).  Default output: csv of job,user,cmd."""
+    """Print raw Sonar process samples (alias: parse).  Default output: csv of job,user,cmd.
+
+    --clean, --merge-by-job and --merge-by-host-and-job print streams
+    instead, each preceded by a `*` line in fixed output or with
+    `--fmt=separator,...`.
+    """
     printer = _printer(sample.INFO, fmt, query)
     if printer is None:
         return
@@ -98,12 +109,36 @@ def sample_cmd(
         commands=tuple(split_values(command)),
         exclude_commands=tuple(split_values(exclude_command)),
     )
+    views = [v for v, on in zip(sample.STREAM_VIEWS, (clean, merge_by_job, merge_by_host_and_job),
+                                strict=True) if on]  # fmt: skip
+    if len(views) > 1:
+        raise UsageError("Pick one of --clean, --merge-by-job, --merge-by-host-and-job")
+    if last and not views:
+        raise UsageError("--last requires --clean, --merge-by-job or --merge-by-host-and-job")
     store = _store(data_dir, jobanalyzer_dir, cluster_name, config_file, files, cache, cache_dir)
     hosts = hosts_of(host)
     window = window_for(store, from_, to)
-    rows = sample.run(scan_sample(store, window, hosts), sample.SampleOptions(records))
-    printer.print(rows)
+    samples = scan_sample(store, window, hosts)
+    if exclude_system_jobs:
+        samples = samples.filter(pl.col("pid").fill_null(0) >= SYSTEM_PID_LIMIT)
+    if not views:
+        printer.print(sample.run(samples, sample.SampleOptions(records)))
+    else:
+        rows = sample.stream_rows(samples.filter(records.predicate()), views[0], last)
+        _print_streams(printer, rows)
     report_problems(store, verbose)
+
+
+def _print_streams(printer: Printer, rows: pl.DataFrame) -> None:
+    """One table per stream, each after a `*` line in fixed output or with `separator`."""
+    opts = printer.opts
+    if not (opts.format == "fixed" or opts.separator):
+        sys.stdout.write(printer.text(printer.query(rows)))
+        return
+    out = []
+    for _, part in rows.group_by("stream_no", maintain_order=True):
+        out.append("*\n" + printer.text(printer.query(part)))
+    sys.stdout.write("".join(out))
 
 
 app.command("parse", help="Alias for sample.", hidden=True)(sample_cmd)

@@ -26,8 +26,8 @@ from sonalyze.tables.hostglob import compress_hostnames
 from sonalyze.tables.nodeconfig import config_nodes
 from sonalyze.tables.scans import scan_sacct, scan_sysinfo
 from sonalyze.tables.source import FileListSource
-from sonalyze.tables.window import parse_duration
-from sonalyze.verbs import jobs, load, uptime
+from sonalyze.tables.window import make_window, parse_duration
+from sonalyze.verbs import jobs, load, metadata, uptime
 
 JOB_FILTER = "Job filters"
 AGGREGATION = "Aggregation"
@@ -349,4 +349,45 @@ def uptime_cmd(
     silent = [] if only_up else sorted(set(_known_hosts(run)) - set(streams["host"].unique()))
     rows = uptime.periods(streams, silent, start, end, opts)
     sys.stdout.write(printer.text(printer.query(rows)))
+    run.finish()
+
+
+@app.command("metadata")
+@with_options(_BEFORE, _AFTER)
+def metadata_cmd(
+    bounds: Annotated[bool, typer.Option("--bounds", help="List each host with its earliest and latest sample time.")] = False,
+    files_: Annotated[bool, typer.Option("--files", help="List the sample files the window and --host select.")] = False,
+    times: Annotated[bool, typer.Option("--times", help="Print the window's --from and --to times.")] = False,
+    merge_by_job: Annotated[bool, typer.Option("--merge-by-job", help="Bounds per job's host set (after the record filters).", rich_help_panel=AGGREGATION)] = False,
+    merge_by_host_and_job: Annotated[bool, typer.Option("--merge-by-host-and-job", help="Accepted for compatibility; bounds are per host anyway.", rich_help_panel=AGGREGATION)] = False,
+    **options: Any,
+) -> None:
+    """Display metadata about the sample data: time bounds per host, files, the window.
+
+    Pick one or more of --times, --files and --bounds.  --bounds is a cheap
+    way to see whether, and until when, hosts have been sending data.
+    """  # fmt: skip
+    del merge_by_host_and_job  # per-host bounds are what it would give
+    printer = _printer(metadata.INFO, options["fmt"], options["query"])
+    if printer is None:
+        return
+    run = Invocation(options)
+    out = []
+    if times:
+        window = run.window or make_window(None, None)
+        out.append(f"From: {window.start:%Y-%m-%dT%H:%M:%SZ}\nTo:   {window.end:%Y-%m-%dT%H:%M:%SZ}\n")
+    if files_:
+        # COMPAT(metadata-files): a day's files in name order.
+        out += [f"{f.path}\n" for f in run.store.source.files("sample", run.window, run.hosts)]
+    if bounds:
+        per_host = run.bounds()
+        if merge_by_job:
+            selection = run.selection(all_users_by_default=True, exclude_system_commands=False,
+                                      exclude_heartbeat=False)  # fmt: skip
+            groups = merge_streams(build_streams(run.samples(selection)).collect(), "job").groups
+            rows = metadata.job_bounds(per_host, groups)
+        else:
+            rows = metadata.host_bounds(per_host)
+        out.append(printer.text(printer.query(rows)))
+    sys.stdout.write("".join(out))
     run.finish()

@@ -29,6 +29,7 @@ def _verbs() -> tuple[VerbInfo, ...]:
         config,
         jobs,
         load,
+        metadata,
         node,
         partitions,
         sacct,
@@ -47,6 +48,7 @@ def _verbs() -> tuple[VerbInfo, ...]:
         jobs.INFO,
         load.INFO,
         uptime.INFO,
+        metadata.INFO,
     )
 
 

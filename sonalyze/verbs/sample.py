@@ -100,3 +100,51 @@ def run(samples: pl.LazyFrame, opts: SampleOptions) -> pl.DataFrame:
         .with_columns(pl.lit(0.0, pl.Float32).alias("cpu_util_pct"))
         .collect()
     )
+
+
+STREAM_VIEWS = ("clean", "merge-by-job", "merge-by-host-and-job")
+
+
+def stream_rows(samples: pl.LazyFrame, view: str, last: int) -> pl.DataFrame:
+    """Samples as streams, for `--clean` and the `--merge-by-*` views.
+
+    Returns the sample columns plus `stream_no`, numbering the streams in
+    the reference's order: first sample's host, time, job, command.
+    `last` > 0 keeps each stream's last `last` samples.
+    """
+    from sonalyze.streams.build import build_streams
+    from sonalyze.streams.merge import merge_streams
+
+    streams = build_streams(samples).collect()
+    if view == "clean":
+        rows = streams.rename({"stream": "_key"})
+    else:
+        merged = merge_streams(streams, "job" if view == "merge-by-job" else "host-job")
+        names = merged.groups.select(
+            "grp", "job", "user", "cmd",
+            pl.col("hosts").map_elements(_host_set_name, return_dtype=pl.String).alias("host"),
+        )  # fmt: skip
+        rows = merged.steps.join(names, on="grp").rename({"grp": "_key"}).with_columns(
+            pl.from_epoch("t", "s").dt.replace_time_zone("UTC").alias("time"),
+            pl.lit("0.0.0").alias("version"),
+            *(pl.lit(0).alias(c) for c in ("cores", "memtotal_kib", "pid", "ppid", "flags")),
+        )  # fmt: skip
+    rows = rows.sort("_key", "t", maintain_order=True)
+    order = (
+        rows.group_by("_key", maintain_order=True)
+        .agg(pl.col("host").first(), pl.col("t").first(), pl.col("job").first(),
+             pl.col("cmd").first())  # fmt: skip
+        .sort("host", "t", "job", "cmd", maintain_order=True)
+        .with_row_index("stream_no")
+        .select("_key", "stream_no")
+    )
+    rows = rows.join(order, on="_key").sort("stream_no", "t", maintain_order=True)
+    if last > 0:
+        rows = rows.filter(pl.int_range(pl.len()).reverse().over("stream_no") < last)
+    return rows.drop("_key")
+
+
+def _host_set_name(hosts: pl.Series) -> str:
+    from sonalyze.tables.hostglob import compress_hostnames
+
+    return ",".join(compress_hostnames(hosts.to_list()))
