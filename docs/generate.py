@@ -48,39 +48,47 @@ def field_table(info: VerbInfo) -> str:
     return "\n".join(lines) + "\n"
 
 
-def generated(info: VerbInfo) -> str:
+# Commands without output fields: their pages get the --help text only.
+PLAIN_COMMANDS = ("top",)
+
+
+def generated(name: str, info: VerbInfo | None) -> str:
     """The generated half of one page."""
-    return (
-        f"{MARKER}\n\n## `sonalyze {info.name} --help`\n\n```\n{help_text(info.name)}```\n\n"
-        f"## Fields (`--fmt`)\n\nDefault: `{','.join(info.fields.groups[info.fields.default])}`"
+    text = f"{MARKER}\n\n## `sonalyze {name} --help`\n\n```\n{help_text(name)}```\n"
+    if info is None:
+        return text
+    return text + (
+        f"\n## Fields (`--fmt`)\n\nDefault: `{','.join(info.fields.groups[info.fields.default])}`"
         f", printed as {info.default_format}.\n\n{field_table(info)}"
     )
 
 
-def page(info: VerbInfo) -> Path:
-    """Where a verb's page lives."""
-    return DOCS / f"{info.name}.md"
+def page(name: str) -> Path:
+    """Where a command's page lives."""
+    return DOCS / f"{name}.md"
 
 
-def render_page(info: VerbInfo) -> str:
+def render_page(name: str, info: VerbInfo | None) -> str:
     """The page with its generated half brought up to date."""
-    path = page(info)
-    text = path.read_text() if path.exists() else f"# {info.name}\n\n{info.summary}\n\n"
+    path = page(name)
+    summary = info.summary if info else ""
+    text = path.read_text() if path.exists() else f"# {name}\n\n{summary}\n\n"
     head = text.split(MARKER)[0].rstrip() + "\n\n"
-    return head + generated(info)
+    return head + generated(name, info)
 
 
 def main() -> int:
     """Rewrite the pages, or with --check report which are stale."""
     check = "--check" in sys.argv
     stale = []
-    for info in VERBS:
-        new = render_page(info)
-        if page(info).exists() and page(info).read_text() == new:
+    pages: list[tuple[str, VerbInfo | None]] = [(v.name, v) for v in VERBS]
+    for name, info in pages + [(n, None) for n in PLAIN_COMMANDS]:
+        new = render_page(name, info)
+        if page(name).exists() and page(name).read_text() == new:
             continue
-        stale.append(page(info).name)
+        stale.append(page(name).name)
         if not check:
-            page(info).write_text(new)
+            page(name).write_text(new)
     if check and stale:
         sys.stderr.write(f"out of date: {', '.join(stale)}; run python docs/generate.py\n")
         return 1

@@ -35,6 +35,8 @@ class Diagnostics:
     files_read: int = 0
     bytes_read: int = 0
     problems: list[tuple[Path, Problem]] = field(default_factory=list)
+    # Files already counted: a verb that reads a file twice reports its problems once.
+    seen: set[Path] = field(default_factory=set)
 
     @property
     def skipped(self) -> int:
@@ -59,10 +61,14 @@ class Store:
     def parse_all(self, files: list[SelectedFile]) -> list[Parsed]:
         """The parse of every file, in order, from whichever cache can serve it."""
         parsed, size = load_all(files, self.cache, self.disk)
-        self.diagnostics.files_read += len(files)
-        self.diagnostics.bytes_read += size
-        for selected, p in zip(files, parsed, strict=True):
-            self.diagnostics.problems.extend((selected.path, q) for q in p.problems)
+        diag = self.diagnostics
+        new = [(f, p) for f, p in zip(files, parsed, strict=True) if f.path not in diag.seen]
+        diag.files_read += len(new)
+        diag.bytes_read += size if len(new) == len(files) else sum(
+            f.path.stat().st_size for f, _ in new if f.path.exists())
+        for selected, p in new:
+            diag.seen.add(selected.path)
+            diag.problems.extend((selected.path, q) for q in p.problems)
         return parsed
 
     def read(

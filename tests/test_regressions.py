@@ -108,3 +108,13 @@ def test_spart_host_filter_survives_malformed_ranges_in_the_data(cli, tmp_path) 
     result = cli(["spart", "--data-dir", tmp_path, "-f", "2025-03-03", "-t", "2025-03-03",
                   "--host", "c1", "--fmt=csv,part"])  # fmt: skip
     assert (result.code, result.out) == (0, "p\n")
+
+
+def test_a_file_read_twice_reports_its_bad_records_once(cli, tmp_path) -> None:
+    # jobs and top read the same files more than once; the summary counted each read.
+    good = "v=0.12.0,time=2024-03-04T10:00:00Z,host=h,cores=8,user=u,job=1,pid=1,cmd=x,cpu%=1"
+    data = tmp_path / "samples.csv"
+    data.write_text(good + "\nv\n")
+    r = cli(["jobs", "-u", "-", "--fmt=csv,job", "--", data])
+    assert r.out == "1\n"
+    assert "skipped 1 bad record(s) in 1 file(s)" in r.err

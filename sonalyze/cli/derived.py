@@ -18,16 +18,17 @@ from sonalyze.cli.commands import _printer, app
 from sonalyze.cli.context import split_values
 from sonalyze.cli.samples import Invocation, capacity_at, shared_parameters, with_options
 from sonalyze.errors import UsageError
+from sonalyze.ingest.cpuload import decode_load
 from sonalyze.ingest.schemas import SACCT
 from sonalyze.output.chart import METRICS, Series, svg, terminal
 from sonalyze.streams.build import build_streams
 from sonalyze.streams.merge import merge_streams
 from sonalyze.tables.hostglob import compress_hostnames
 from sonalyze.tables.nodeconfig import config_nodes
-from sonalyze.tables.scans import scan_sacct, scan_sysinfo
+from sonalyze.tables.scans import scan_node_samples, scan_sacct, scan_sample, scan_sysinfo
 from sonalyze.tables.source import FileListSource
 from sonalyze.tables.window import make_window, parse_duration
-from sonalyze.verbs import jobs, load, metadata, uptime
+from sonalyze.verbs import jobs, load, metadata, top, uptime
 
 JOB_FILTER = "Job filters"
 AGGREGATION = "Aggregation"
@@ -390,4 +391,32 @@ def metadata_cmd(
             rows = metadata.host_bounds(per_host)
         out.append(printer.text(printer.query(rows)))
     sys.stdout.write("".join(out))
+    run.finish()
+
+
+_TOP_BEFORE, _TOP_AFTER = shared_parameters(records=False)
+
+
+@app.command("top")
+@with_options(_TOP_BEFORE, [p for p in _TOP_AFTER if p.name == "verbose"])
+def top_cmd(**options: Any) -> None:
+    """Per-core CPU busyness over time, one strip per sample: O >= 25%, o >= 10%, . less.
+
+    Reads Sonar's per-core CPU time counters (the `load` field of old CSV
+    samples, `system.cpus` of new JSON samples).  Experimental, as in the
+    reference; --fmt and -q do not apply.
+    """
+    run = Invocation(options)
+    # COMPAT(top-filters): --host and the window select samples as everywhere.
+    from_csv = (
+        scan_sample(run.store, run.window, run.hosts)
+        .filter(pl.col("load").is_not_null())
+        .select("host", pl.col("time").dt.epoch("s").alias("t"), "load")
+        .collect()
+    )
+    decoded = decode_load(from_csv).select("host", "t", "cpus").drop_nulls("cpus")
+    from_json = scan_node_samples(run.store, run.window, run.hosts).select(
+        "host", pl.col("time").dt.epoch("s").alias("t"), "cpus").collect()  # fmt: skip
+    readings = pl.concat([decoded, from_json], how="vertical_relaxed")
+    sys.stdout.write(top.strips(readings))
     run.finish()
