@@ -17,7 +17,7 @@ from sonalyze.cli import options as o
 from sonalyze.cli.commands import _printer, app
 from sonalyze.cli.context import split_values
 from sonalyze.cli.samples import Invocation, capacity_at, shared_parameters, with_options
-from sonalyze.errors import UsageError
+from sonalyze.errors import SonalyzeError, UsageError
 from sonalyze.ingest.cpuload import decode_load
 from sonalyze.ingest.schemas import SACCT
 from sonalyze.output.chart import METRICS, Series, svg, terminal
@@ -28,7 +28,7 @@ from sonalyze.tables.nodeconfig import config_nodes
 from sonalyze.tables.scans import scan_node_samples, scan_sacct, scan_sample, scan_sysinfo
 from sonalyze.tables.source import FileListSource
 from sonalyze.tables.window import make_window, parse_duration
-from sonalyze.verbs import jobs, load, metadata, top, uptime
+from sonalyze.verbs import jobs, load, metadata, profile, top, uptime
 
 JOB_FILTER = "Job filters"
 AGGREGATION = "Aggregation"
@@ -420,3 +420,76 @@ def top_cmd(**options: Any) -> None:
     readings = pl.concat([decoded, from_json], how="vertical_relaxed")
     sys.stdout.write(top.strips(readings))
     run.finish()
+
+
+def _profile_fmt(fmt: str | None) -> tuple[str | None, bool, bool]:
+    """The --fmt value without profile's own words, and whether html / nomemory were given."""
+    words = [w.strip() for w in (fmt or "").split(",") if w.strip()]
+    html, no_memory = "html" in words, "nomemory" in words
+    rest = [w for w in words if w not in ("html", "nomemory")]
+    if html and any(w in ("csv", "csvnamed", "json", "awk", "native", "fixed") for w in rest):
+        raise UsageError("Multiple output formats requested")
+    return (",".join(rest) or None), html, no_memory
+
+
+@app.command("profile")
+@with_options(_BEFORE, _AFTER)
+def profile_cmd(
+    max_: Annotated[float, typer.Option("--max", metavar="X", help="Clamp values to X (memory in GiB): above X counts as X, above 2X as 0, to tame noise.")] = 0.0,
+    bucket: Annotated[int, typer.Option(metavar="N", min=0, help="Average every N consecutive minutes.", rich_help_panel=AGGREGATION)] = 0,
+    **options: Any,
+) -> None:
+    """Print one job's processes over time: CPU, memory and GPU per process per minute.
+
+    Needs exactly one --job.  fixed prints a line per process per minute;
+    csv and awk a matrix of one quantity (--fmt=csv,cpu); json every
+    value; --fmt=html,QUANTITY a Chart.js page.
+    """  # fmt: skip
+    fmt, html, no_memory = _profile_fmt(options["fmt"])
+    printer = _printer(profile.INFO, fmt, options["query"])
+    if printer is None:
+        return
+    jobs_given = split_values(options["job"])
+    if len(jobs_given) != 1 or options["exclude_job"]:
+        raise UsageError("Exactly one specific job number is required by `profile`")
+    if max_ < 0:
+        raise UsageError("Invalid --max, must be nonnegative")
+    names = [s.field.column for s in printer.specs]
+    quantities = [n for n in names if n in profile.QUANTITIES]
+    matrix = html or printer.opts.format in ("csv", "csvnamed", "awk")
+    if matrix and (len(quantities) != 1 or len(names) != 1):
+        raise UsageError("csv, awk and html output need exactly one of the fields "
+                         "cpu, mem, res, gpu, gpumem")  # fmt: skip
+    run = Invocation(options)
+    # COMPAT(profile-users): -u root profiles root's job (a bare --job leaves out root, zabbix).
+    selection = run.selection(all_users_by_default=True, exclude_system_commands=False,
+                              exclude_heartbeat=True)  # fmt: skip
+    streams = build_streams(run.samples(selection)).collect()
+    if streams.height == 0:
+        raise SonalyzeError(f"No processes matching job ID(s): [{jobs_given[0]}]")
+    grid = profile.build(streams, profile.ProfileOptions(max=max_, bucket=bucket))
+    if html:
+        out = profile.html_text(grid, quantities[0], printer.specs[0].header, int(jobs_given[0]),
+                                bucket)  # fmt: skip
+    elif matrix:
+        words = set((fmt or "").split(","))
+        header = "header" in words or (printer.opts.format != "awk" and "noheader" not in words)
+        out = profile.matrix_text(grid, quantities[0], printer.opts.format, header=header)
+    elif printer.opts.format == "json":
+        out = profile.json_text(grid, no_memory)
+    else:
+        if not options["fmt"]:
+            printer = _profile_default_printer(grid, options["query"])
+        out = printer.text(profile.fixed_rows(grid))
+    sys.stdout.write(out)
+    run.finish()
+
+
+def _profile_default_printer(grid, query):
+    """Without --fmt: add nproc for rolled-up processes and host for several hosts."""
+    fields = ["time", "cpu", "mem", "gpu", "gpumem", "cmd"]
+    if grid.rolled_up:
+        fields.insert(len(fields) - 1, "nproc")
+    if grid.many_hosts:
+        fields.insert(1, "host")
+    return _printer(profile.INFO, ",".join(fields), query)

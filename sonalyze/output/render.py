@@ -23,6 +23,11 @@ def _csv_quote(text: pl.Expr) -> pl.Expr:
     ).otherwise(text)
 
 
+def csv_cell(text: pl.Expr) -> pl.Expr:
+    """A text column quoted as one CSV cell, the way Go's encoding/csv quotes."""
+    return _csv_quote(text)
+
+
 def _json_string(text: pl.Expr) -> pl.Expr:
     # Control characters become spaces, as in the reference.
     # COMPAT(json-escape): backslashes are escaped too, so the output is valid JSON.

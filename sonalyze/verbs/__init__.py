@@ -53,3 +53,13 @@ def _verbs() -> tuple[VerbInfo, ...]:
 
 
 VERBS: tuple[VerbInfo, ...] = _verbs()
+
+
+def _shaped_verbs() -> tuple[VerbInfo, ...]:
+    from sonalyze.verbs import profile
+
+    return (profile.INFO,)
+
+
+# Verbs with fields but an output shape of their own (not one row per record).
+SHAPED_VERBS: tuple[VerbInfo, ...] = _shaped_verbs()
