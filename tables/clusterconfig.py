@@ -48,7 +48,7 @@ class ClusterConfig:
 def _int(record: dict, key: str, where: str) -> int:
     value = record.get(key, 0)
     if isinstance(value, bool) or not isinstance(value, int):
-        raise ConfigError(f"{where}: '{key}' must be an integer")
+        raise ConfigError(f"{where}: Field '{key}' must have unsigned integer value")
     return value
 
 
@@ -62,9 +62,9 @@ def _node_rows(records: list, where: str) -> list[dict]:
         cores, mem = _int(rec, "cpu_cores", where), _int(rec, "mem_gb", where)
         cards, gpumem = _int(rec, "gpu_cards", where), _int(rec, "gpumem_gb", where)
         if cores <= 0:
-            raise ConfigError(f"{where}: zero, negative or missing 'cpu_cores' for {host}")
+            raise ConfigError(f"{where}: Zero or missing 'cpu_cores' for {host}")
         if mem <= 0:
-            raise ConfigError(f"{where}: zero, negative or missing 'mem_gb' for {host}")
+            raise ConfigError(f"{where}: Zero or missing 'mem_gb' for {host}")
         if cards == 0 and (gpumem != 0 or rec.get("gpumem_pct")):
             raise ConfigError(f"{where}: inconsistent GPU information for {host}")
         meta = rec.get("metadata")
@@ -74,7 +74,7 @@ def _node_rows(records: list, where: str) -> list[dict]:
             raise ConfigError(f"{where}: bad hostname pattern {host!r}: {e}") from None
         for name in names:
             if name in seen:
-                raise ConfigError(f"{where}: duplicate host name {name}")
+                raise ConfigError(f"{where}: Duplicate host name in config: {name}")
             seen.add(name)
             rows.append(
                 {
