@@ -54,7 +54,7 @@ def scenarios(days: int) -> list[Scenario]:
             Scenario(f"parse-{d}d-job", ("sample", "-j", "1234", "--fmt=csv,all"), d, "sample"),
             Scenario(f"jobs-{d}d", ("jobs", "-u", "-"), d, "sample"),
             Scenario(f"load-{d}d", ("load",), d, "sample"),
-            Scenario(f"uptime-{d}d", ("uptime",), d, "sample"),
+            Scenario(f"uptime-{d}d", ("uptime", "--interval", "5"), d, "sample"),
             Scenario(f"sacct-{d}d", ("sacct", "--fmt=csv,default"), d, "sacct"),
             Scenario(f"node-{d}d", ("node",), d, "sysinfo"),
         ]
@@ -63,6 +63,9 @@ def scenarios(days: int) -> list[Scenario]:
         Scenario(f"parse-{days}d-job-warm", ("sample", "-j", "1234", "--fmt=csv,all"), days,
                  "sample", warm=True),  # fmt: skip
         Scenario(f"jobs-{days}d-warm", ("jobs", "-u", "-"), days, "sample", warm=True),
+        Scenario(f"load-{days}d-warm", ("load",), days, "sample", warm=True),
+        Scenario(f"uptime-{days}d-warm", ("uptime", "--interval", "5"), days, "sample",
+                 warm=True),  # fmt: skip
     ]
     return out
 

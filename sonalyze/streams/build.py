@@ -46,7 +46,17 @@ def epoch_seconds(column: str = "time") -> pl.Expr:
     return pl.col(column).dt.epoch("s")
 
 
-def build_streams(samples: pl.LazyFrame) -> pl.LazyFrame:
+# The columns the views derived from streams use; `build_streams` keeps only these
+# unless asked for all (the raw-sample views print any column).
+STREAM_COLUMNS = (
+    "time", "version", "host", "user", "pid", "job", "epoch", "cmd", "rolledup", "cpu_pct",
+    "cputime_sec", "cpu_kib", "rssanon_kib", "gpus", "gpu_pct", "gpumem_pct", "gpu_kib",
+    "gpufail", "threads", "in_container", "cpu_sampled_util_pct", "data_read_kib",
+    "data_written_kib", "data_cancelled_kib",
+)  # fmt: skip
+
+
+def build_streams(samples: pl.LazyFrame, *, all_columns: bool = False) -> pl.LazyFrame:
     """Clean process streams: sorted by (stream, t), one row per sample.
 
     Adds `t` (epoch seconds), `stream` (dense id, in key order), the
@@ -54,38 +64,46 @@ def build_streams(samples: pl.LazyFrame) -> pl.LazyFrame:
     record, as the reference keys a stream's job by its first record) and
     `cpu_util_pct`.
     """
+    # The row number breaks ties (repeated timestamps keep the first record): a stable
+    # sort of all columns is more than twice as slow.
+    if not all_columns:
+        samples = samples.select(STREAM_COLUMNS)
     ordered = (
         samples.with_columns(epoch_seconds().alias("t"), _stream_pid())
-        .sort([*STREAM_KEY, "t"], maintain_order=True)
+        .with_row_index("_row")
+        .sort([*STREAM_KEY, "t", "_row"])
+        .drop("_row")
     )
     key_changed = pl.any_horizontal(
         [pl.col(c).ne_missing(pl.col(c).shift(1)) for c in STREAM_KEY]
     )
     numbered = ordered.with_columns(key_changed.fill_null(True).cum_sum().alias("stream"))
-    deduped = numbered.filter(
-        (pl.col("stream") != pl.col("stream").shift(1)).fill_null(True)
-        | (pl.col("t") != pl.col("t").shift(1))
-    )
     first = (pl.col("stream") != pl.col("stream").shift(1)).fill_null(True)
+    deduped = numbered.filter(first | (pl.col("t") != pl.col("t").shift(1)))
+
+    def of_first(value: pl.Expr) -> pl.Expr:
+        # Rows are grouped by stream, so the first row's value carries forward (no hashing).
+        return pl.when(first).then(value).forward_fill()
+
     dt = (pl.col("t") - pl.col("t").shift(1)).cast(pl.Float64)
     dc = (
         pl.col("cputime_sec").cast(pl.Int64) - pl.col("cputime_sec").shift(1).cast(pl.Int64)
     ).cast(pl.Float64)
     by_counter = (dc / dt * 100.0).cast(pl.Float32)
-    old = _old_sonar(pl.col("version").first().over("stream"))
+    old = of_first(_old_sonar(pl.col("version")))
     util = (
         pl.when(first | old).then(pl.col("cpu_pct")).otherwise(by_counter).alias("cpu_util_pct")
     )
     return (
-        deduped.with_columns(util, first.alias("_first"))
+        deduped.with_columns(
+            util, first.alias("_first"),
+            of_first(pl.col("job").fill_null(0)).alias("stream_job"),
+            of_first(pl.col("user").fill_null("")).alias("stream_user"),
+            of_first(pl.col("epoch").fill_null(1)).alias("stream_epoch"),
+        )
         .filter(pl.col("_first") | (pl.col("cpu_util_pct") >= 0))
         .drop("_first")
-        .with_columns(
-            pl.col("job").first().over("stream").fill_null(0).alias("stream_job"),
-            pl.col("user").first().over("stream").alias("stream_user"),
-            pl.col("epoch").first().over("stream").fill_null(1).alias("stream_epoch"),
-        )
-    )
+    )  # fmt: skip
 
 
 def host_bounds(samples: pl.LazyFrame) -> pl.LazyFrame:

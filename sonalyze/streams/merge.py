@@ -193,13 +193,17 @@ def _lingering(lasts: pl.DataFrame, steps: pl.DataFrame) -> pl.DataFrame:
 
 
 def merge_streams(streams: pl.DataFrame, mode: str) -> Merged:
-    """Merge clean streams (from `build_streams`) into one series per group."""
+    """Merge clean streams (from `build_streams`, in its order) into one series per group."""
     if mode not in MODES:
         raise ValueError(f"unknown merge mode {mode}")
-    per_stream = _stream_groups(streams, mode)
+    per_stream = _stream_groups(streams, mode).sort("stream")
     groups = _describe_groups(per_stream, mode)
-    records = streams.join(per_stream.select("stream", "grp"), on="stream").with_columns(
-        pl.lit(1, pl.UInt32).alias("records")
+    # Stream ids are 1..N and every stream has rows: a gather maps them to groups
+    # without a join, and keeps the rows in (stream, t) order.
+    grp_of_stream = per_stream["grp"]
+    records = streams.with_columns(
+        pl.lit(grp_of_stream).gather(pl.col("stream").cast(pl.Int64) - 1).alias("grp"),
+        pl.lit(1, pl.UInt32).alias("records"),
     )
     dense_groups = groups.filter(pl.col("dense"))["grp"]
     value_cols = [*SUMMED, "gpus", "gpufail", "in_container", "records"]
@@ -216,7 +220,7 @@ def merge_streams(streams: pl.DataFrame, mode: str) -> Merged:
         [s.select("grp", "step", *value_cols) for s in stepped], how="vertical_relaxed"
     )
     step_times = contributions.select("grp", "step").unique().sort("grp", "step")
-    lasts = records.sort("stream", "t").group_by("stream", maintain_order=True).last()
+    lasts = records.filter((pl.col("stream") != pl.col("stream").shift(-1)).fill_null(True))
     linger = _lingering(lasts.select("grp", "t", *value_cols), step_times)
     all_parts = pl.concat(
         [contributions, linger.select("grp", "step", *value_cols)], how="vertical_relaxed"

@@ -115,7 +115,7 @@ def stream_rows(samples: pl.LazyFrame, view: str, last: int) -> pl.DataFrame:
     from sonalyze.streams.build import build_streams
     from sonalyze.streams.merge import merge_streams
 
-    streams = build_streams(samples).collect()
+    streams = build_streams(samples, all_columns=True).collect()
     if view == "clean":
         rows = streams.rename({"stream": "_key"})
     else:
