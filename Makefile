@@ -17,6 +17,8 @@ demo: $(STAMP)
 	$(BIN)/sonalyze sample --jobanalyzer-dir testdata/tree --cluster alpha -f 2025-03-03 -t 2025-03-03 --host a-gpu1 --fmt=fixed,localtime,host,user,job,cmd,cpu%,gpus -q 'CpuPct > 150'
 	$(BIN)/sonalyze sacct --jobanalyzer-dir testdata/tree --cluster beta -f 2025-03-03 -t 2025-03-03 --fmt=JobID,User,Account,State,Elapsed,ReqCPUS,ReqGPUS,rcpu,rmem
 	$(BIN)/sonalyze node --jobanalyzer-dir testdata/tree --cluster beta -f 2025-03-03 -t 2025-03-05 --newest
+	$(BIN)/sonalyze jobs --jobanalyzer-dir testdata/tree --cluster alpha -f 2025-03-03 -t 2025-03-03 -u - --min-cpu-avg 500
+	$(BIN)/sonalyze load --jobanalyzer-dir testdata/tree --cluster alpha -f 2025-03-03 -t 2025-03-03 --host a-gpu1 --chart
 
 test: $(STAMP)
 	$(BIN)/ruff check .

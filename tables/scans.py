@@ -24,7 +24,8 @@ from sonalyze.tables.store import Store
 from sonalyze.tables.window import Window
 
 
-def _window_filter(frame: pl.LazyFrame, window: Window | None, column: str) -> pl.LazyFrame:
+def within_window(frame: pl.LazyFrame, window: Window | None, column: str = "time") -> pl.LazyFrame:
+    """Rows whose time lies in the (inclusive) window; all rows without one."""
     if window is None:
         return frame
     return frame.filter(pl.col(column).is_between(window.start, window.end, closed="both"))
@@ -51,7 +52,7 @@ def scan_sample(store: Store, window: Window | None, hosts: HostFilter | None = 
     """
     hosts = hosts or HostFilter()
     frame = _read(store, "sample", SAMPLE, window, hosts)
-    return _host_filter(_window_filter(frame, window if clip else None, "time"), hosts)
+    return _host_filter(within_window(frame, window if clip else None, "time"), hosts)
 
 
 def scan_node_samples(
@@ -60,7 +61,7 @@ def scan_node_samples(
     """Node-wide samples (new format's `system` block) in the window."""
     hosts = hosts or HostFilter()
     frame = _read(store, "sample", NODE_SAMPLE, window, hosts, extra="node")
-    return _host_filter(_window_filter(frame, window, "time"), hosts)
+    return _host_filter(within_window(frame, window, "time"), hosts)
 
 
 def scan_gpu_samples(
@@ -69,14 +70,14 @@ def scan_gpu_samples(
     """Per-card GPU samples (new format's `system.gpus`) in the window."""
     hosts = hosts or HostFilter()
     frame = _read(store, "sample", GPU_SAMPLE, window, hosts, extra="gpu")
-    return _host_filter(_window_filter(frame, window, "time"), hosts)
+    return _host_filter(within_window(frame, window, "time"), hosts)
 
 
 def scan_sysinfo(store: Store, window: Window | None, hosts: HostFilter | None = None) -> pl.LazyFrame:
     """Node sysinfo readings in the window."""
     hosts = hosts or HostFilter()
     frame = _read(store, "sysinfo", SYSINFO, window, hosts)
-    return _host_filter(_window_filter(frame, window, "time"), hosts)
+    return _host_filter(within_window(frame, window, "time"), hosts)
 
 
 def scan_sacct(store: Store, window: Window | None) -> pl.LazyFrame:
@@ -107,10 +108,10 @@ def scan_sacct(store: Store, window: Window | None) -> pl.LazyFrame:
 def scan_partitions(store: Store, window: Window | None) -> pl.LazyFrame:
     """Slurm partition snapshots in the window."""
     frame = _read(store, "partitions", PARTITION, window, HostFilter())
-    return _window_filter(frame, window, "time")
+    return within_window(frame, window, "time")
 
 
 def scan_node_states(store: Store, window: Window | None) -> pl.LazyFrame:
     """Slurm node-state snapshots in the window."""
     frame = _read(store, "partitions", NODE_STATE, window, HostFilter(), extra="nodes")
-    return _window_filter(frame, window, "time")
+    return within_window(frame, window, "time")

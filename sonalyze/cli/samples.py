@@ -23,7 +23,7 @@ from sonalyze.errors import UsageError
 from sonalyze.ingest.schemas import FLAG_HEARTBEAT, SYSINFO, empty
 from sonalyze.tables.hostglob import HostFilter
 from sonalyze.tables.nodeconfig import LOOKBACK_SECONDS, config_nodes, configs_at, node_configs
-from sonalyze.tables.scans import scan_sample, scan_sysinfo
+from sonalyze.tables.scans import scan_sample, scan_sysinfo, within_window
 from sonalyze.tables.source import FileListSource
 from sonalyze.tables.store import Store
 from sonalyze.tables.window import Window
@@ -117,12 +117,6 @@ def config_excluded(store: Store) -> tuple[str, ...]:
     """Users the cluster's config file excludes from every sample view."""
     config = store.source.config
     return tuple(config.exclude_user) if config is not None else ()
-
-
-def selected_samples(store: Store, window: Window | None, hosts: HostFilter,
-                     selection: SampleSelection) -> pl.LazyFrame:  # fmt: skip
-    """The sample records the filters keep, in data order."""
-    return scan_sample(store, window, hosts).filter(selection.predicate())
 
 
 def all_samples(store: Store, window: Window | None, hosts: HostFilter) -> pl.LazyFrame:
@@ -226,6 +220,7 @@ class Invocation:
         )  # fmt: skip
         self.window = window_for(self.store, options["from_"], options["to"])
         self.hosts = hosts_of(options["host"])
+        self._raw: pl.DataFrame | None = None
 
     def selection(self, *, all_users_by_default: bool, exclude_system_commands: bool,
                   exclude_heartbeat: bool) -> SampleSelection:  # fmt: skip
@@ -239,15 +234,21 @@ class Invocation:
             config_excluded_users=config_excluded(self.store),
         )  # fmt: skip
 
+    def _read(self) -> pl.DataFrame:
+        # Read once: the selected records and the hosts' bounds come from the same frame.
+        if self._raw is None:
+            self._raw = all_samples(self.store, self.window, self.hosts).collect()
+        return self._raw
+
     def samples(self, selection: SampleSelection) -> pl.LazyFrame:
-        """The selected sample records."""
-        return selected_samples(self.store, self.window, self.hosts, selection)
+        """The selected sample records, in data order."""
+        return within_window(self._read().lazy(), self.window).filter(selection.predicate())
 
     def bounds(self) -> pl.DataFrame:
         """Each host's earliest and latest sample time in the files read."""
         from sonalyze.streams.build import host_bounds
 
-        return host_bounds(all_samples(self.store, self.window, self.hosts)).collect()
+        return host_bounds(self._read().lazy()).collect()
 
     def span(self, bounds: pl.DataFrame) -> tuple[int, int]:
         """`data_span` for this invocation."""
