@@ -188,3 +188,12 @@ def test_jobs_from_the_tree_with_slurm_fields(cli, tree) -> None:
     assert with_slurm, "the beta cluster has Slurm records for its jobs"
     assert all(row[3] in ("COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "OUT_OF_MEMORY",
                           "RUNNING", "PENDING") for row in with_slurm)  # fmt: skip
+
+
+def test_slurm_state_filter_keeps_matching_and_unrecorded_jobs(cli, tree) -> None:
+    base = ["jobs", "--jobanalyzer-dir", tree, "--cluster", "beta", "-f", "2025-03-03",
+            "-t", "2025-03-05", "-u", "-", "--fmt=csv,job,State"]  # fmt: skip
+    every = dict(csv_rows(cli(base).out))
+    kept = dict(csv_rows(cli([*base, "--state", "COMPLETED"]).out))
+    assert "FAILED" in every.values()
+    assert kept == {job: s for job, s in every.items() if s in ("COMPLETED", "?")}

@@ -420,6 +420,7 @@ def filter_jobs(rows: pl.DataFrame, opts: JobsOptions) -> pl.DataFrame:
     return rows.filter(keep)
 
 
+# COMPAT(jobs-slurm-filter): failing jobs are dropped (the reference crashes here).
 def join_slurm(rows: pl.DataFrame, sacct: pl.DataFrame, slurm: SlurmFilter) -> pl.DataFrame:
     """Attach each job's main `sacct` record; drop jobs whose record fails the Slurm filter."""
     main = sacct.filter((pl.col("job_step") == "") & pl.col("job_id").is_in(rows["job"].implode()))
