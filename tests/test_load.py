@@ -110,3 +110,9 @@ def test_terminal_chart_and_svg(cli, data, tmp_path) -> None:
 def test_bad_option_combinations(cli, data, args, message) -> None:
     r = cli(["load", *args, "--", data])
     assert r.code == 2 and message in r.err
+
+
+def test_unwritable_chart_file_is_one_clear_error(cli, data, tmp_path) -> None:
+    r = cli(["load", "--chart-file", tmp_path / "no" / "such" / "dir.svg", "--", data])
+    assert r.code == 1
+    assert r.err.startswith("sonalyze: error: Cannot write") and "internal" not in r.err

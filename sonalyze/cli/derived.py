@@ -282,7 +282,10 @@ def load_cmd(
     if chart or chart_file is not None:
         panels = _chart_panels(rows, capacity)
         if chart_file is not None:
-            chart_file.write_text(svg(panels))
+            try:
+                chart_file.write_text(svg(panels))
+            except OSError as e:
+                raise SonalyzeError(f"Cannot write {chart_file}: {e.strerror or e}") from None
         if chart:
             sys.stdout.write(terminal(panels))
             run.finish()
