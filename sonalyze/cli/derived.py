@@ -21,7 +21,6 @@ from sonalyze.errors import SonalyzeError, UsageError
 from sonalyze.ingest.cpuload import decode_load
 from sonalyze.ingest.schemas import SACCT
 from sonalyze.output.chart import METRICS, Series, svg, terminal
-from sonalyze.streams.build import build_streams
 from sonalyze.streams.merge import merge_streams
 from sonalyze.tables.hostglob import compress_hostnames
 from sonalyze.tables.nodeconfig import config_nodes
@@ -147,7 +146,7 @@ def jobs_cmd(
     store, window = run.store, run.window
     selection = run.selection(all_users_by_default=zombie or bool(query),
                               exclude_system_commands=True, exclude_heartbeat=True)  # fmt: skip
-    streams = build_streams(run.samples(selection)).collect()
+    streams = run.streams(selection)
     span = run.bounds()
     printed = {spec.field.column for spec in printer.specs}
     wanted = _query_columns(printer) | {column for column, _, _ in bounds}
@@ -255,7 +254,7 @@ def load_cmd(
     run = Invocation(options)
     selection = run.selection(all_users_by_default=True, exclude_system_commands=True,
                               exclude_heartbeat=False)  # fmt: skip
-    streams = build_streams(run.samples(selection)).collect()
+    streams = run.streams(selection)
     printed = {spec.field.column for spec in printer.specs}
     if printed & load.RELATIVE_COLUMNS:
         streams = _drop_unconfigured(run, streams)
@@ -348,7 +347,7 @@ def uptime_cmd(
     run = Invocation(options)
     selection = run.selection(all_users_by_default=True, exclude_system_commands=False,
                               exclude_heartbeat=False)  # fmt: skip
-    streams = build_streams(run.samples(selection)).select("host", "t", "gpufail").collect()
+    streams = run.streams(selection).select("host", "t", "gpufail")
     start, end = run.span(run.bounds())
     silent = [] if only_up else sorted(set(_known_hosts(run)) - set(streams["host"].unique()))
     rows = uptime.periods(streams, silent, start, end, opts)
@@ -388,7 +387,7 @@ def metadata_cmd(
         if merge_by_job:
             selection = run.selection(all_users_by_default=True, exclude_system_commands=False,
                                       exclude_heartbeat=False)  # fmt: skip
-            groups = merge_streams(build_streams(run.samples(selection)).collect(), "job").groups
+            groups = merge_streams(run.streams(selection), "job").groups
             rows = metadata.job_bounds(per_host, groups)
         else:
             rows = metadata.host_bounds(per_host)
@@ -467,7 +466,7 @@ def profile_cmd(
     # COMPAT(profile-users): -u root profiles root's job (a bare --job leaves out root, zabbix).
     selection = run.selection(all_users_by_default=True, exclude_system_commands=False,
                               exclude_heartbeat=True)  # fmt: skip
-    streams = build_streams(run.samples(selection)).collect()
+    streams = run.streams(selection)
     if streams.height == 0:
         raise SonalyzeError(f"No processes matching job ID(s): [{jobs_given[0]}]")
     grid = profile.build(streams, profile.ProfileOptions(max=max_, bucket=bucket))

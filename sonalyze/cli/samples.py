@@ -244,6 +244,15 @@ class Invocation:
         """The selected sample records, in data order."""
         return within_window(self._read().lazy(), self.window).filter(selection.predicate())
 
+    def streams(self, selection: SampleSelection) -> pl.DataFrame:
+        """The clean process streams of the selected records."""
+        from sonalyze.streams.build import build_streams
+
+        where = selection.predicate()
+        if self.window is not None:
+            where &= pl.col("time").is_between(self.window.start, self.window.end)
+        return build_streams(self._read().lazy(), where=where).collect()
+
     def bounds(self) -> pl.DataFrame:
         """Each host's earliest and latest sample time in the files read."""
         from sonalyze.streams.build import host_bounds

@@ -56,54 +56,73 @@ STREAM_COLUMNS = (
 )  # fmt: skip
 
 
-def build_streams(samples: pl.LazyFrame, *, all_columns: bool = False) -> pl.LazyFrame:
+def build_streams(samples: pl.LazyFrame, *, all_columns: bool = False,
+                  where: pl.Expr | None = None) -> pl.LazyFrame:  # fmt: skip
     """Clean process streams: sorted by (stream, t), one row per sample.
+
+    `where` selects the records to use; giving it here rather than filtering
+    `samples` first saves a copy of every selected record.
 
     Adds `t` (epoch seconds), `stream` (dense id, in key order), the
     stream's `stream_job`, `stream_user` and `stream_epoch` (from its first
     record, as the reference keys a stream's job by its first record) and
     `cpu_util_pct`.
     """
+    columns = list(samples.collect_schema().names())
     if not all_columns:
-        samples = samples.select(STREAM_COLUMNS)
-    # Streams are ordered by their key's categorical codes (any consistent order will
-    # do: outputs sort by names later), which sorts more than twice as fast as the
-    # strings; the row number breaks ties, so repeated timestamps keep the first record.
+        columns = list(STREAM_COLUMNS)
+    needed = list(dict.fromkeys([*columns, *(where.meta.root_names() if where is not None else [])]))
+    data = samples.select(needed).with_columns(epoch_seconds().alias("t"), _stream_pid()).collect()
+    selected = data.lazy().with_row_index("_row")
+    if where is not None:
+        selected = selected.filter(where)
+    # Only the key and the few columns the cleaning needs are sorted; the kept rows of
+    # the whole frame are then gathered once, in order, instead of sorted and filtered.
     codes = [pl.col("host").cast(pl.Categorical).to_physical().alias("_host"),
              pl.col("cmd").cast(pl.Categorical).to_physical().alias("_cmd")]  # fmt: skip
     key = ("_host", "stream_pid", "_cmd")
-    ordered = (
-        samples.with_columns(epoch_seconds().alias("t"), _stream_pid(), *codes)
-        .with_row_index("_row")
-        .sort([*key, "t", "_row"])
-    )
+    ordered = selected.select(
+        "_row", *codes, "stream_pid", "t", "cputime_sec", "cpu_pct", "job", "epoch",
+        _old_sonar(pl.col("version")).alias("_old"),
+    ).sort([*key, "t", "_row"])  # fmt: skip
     key_changed = pl.any_horizontal([pl.col(c).ne_missing(pl.col(c).shift(1)) for c in key])
     numbered = ordered.with_columns(key_changed.fill_null(True).cum_sum().alias("stream"))
     first = (pl.col("stream") != pl.col("stream").shift(1)).fill_null(True)
+    # Streams are ordered by their key's categorical codes (any consistent order will do:
+    # outputs sort by names later); the row number breaks ties, so repeated timestamps
+    # keep the first record.
     first_at_time = first | (pl.col("t") != pl.col("t").shift(1))
 
     def of_first(value: pl.Expr, start: pl.Expr = first) -> pl.Expr:
         # Rows are grouped, so a group's first value carries forward (no hashing).
         return pl.when(start).then(value).forward_fill()
 
-    # One filter at the end instead of two: the CPU time before a record is that of the
-    # first record at the previous time, found without dropping the repeats first.
+    # The CPU time before a record is that of the first record at the previous time,
+    # found without dropping the repeats first.
     dt = (pl.col("t") - pl.col("t").shift(1)).cast(pl.Float64)
     before = of_first(pl.col("cputime_sec").cast(pl.Int64), first_at_time).shift(1)
     dc = (pl.col("cputime_sec").cast(pl.Int64) - before).cast(pl.Float64)
     by_counter = (dc / dt * 100.0).cast(pl.Float32)
-    old = of_first(_old_sonar(pl.col("version")))
-    util = pl.when(first | old).then(pl.col("cpu_pct")).otherwise(by_counter)
-    return (
+    util = pl.when(first | of_first(pl.col("_old"))).then(pl.col("cpu_pct")).otherwise(by_counter)
+    kept = (
         numbered.with_columns(
             util.alias("cpu_util_pct"),
             (first_at_time & (first | (util >= 0))).alias("_keep"),
             of_first(pl.col("job").fill_null(0)).alias("stream_job"),
-            of_first(pl.col("user").fill_null("")).alias("stream_user"),
             of_first(pl.col("epoch").fill_null(1)).alias("stream_epoch"),
         )
         .filter(pl.col("_keep"))
-        .drop("_keep", "_row", "_host", "_cmd")
+        .select("_row", "stream", "cpu_util_pct", "stream_job", "stream_epoch")
+        .collect()
+    )  # fmt: skip
+    rows = kept["_row"]
+    first_row = (pl.col("stream") != pl.col("stream").shift(1)).fill_null(True)
+    return (
+        data.select(pl.col(*columns, "t", "stream_pid").gather(rows))
+        .with_columns(kept.drop("_row"))
+        .with_columns(pl.when(first_row).then(pl.col("user").fill_null("")).forward_fill()
+                      .alias("stream_user"))
+        .lazy()
     )  # fmt: skip
 
 
