@@ -78,6 +78,9 @@ def build_streams(samples: pl.LazyFrame, *, all_columns: bool = False,
         selected = selected.filter(where)
     # Only the key and the few columns the cleaning needs are sorted; the kept rows of
     # the whole frame are then gathered once, in order, instead of sorted and filtered.
+    # Streams are ordered by their key's categorical codes (any consistent order will do:
+    # outputs sort by names later); the row number breaks ties, so repeated timestamps
+    # keep the first record.
     codes = [pl.col("host").cast(pl.Categorical).to_physical().alias("_host"),
              pl.col("cmd").cast(pl.Categorical).to_physical().alias("_cmd")]  # fmt: skip
     key = ("_host", "stream_pid", "_cmd")
@@ -88,9 +91,6 @@ def build_streams(samples: pl.LazyFrame, *, all_columns: bool = False,
     key_changed = pl.any_horizontal([pl.col(c).ne_missing(pl.col(c).shift(1)) for c in key])
     numbered = ordered.with_columns(key_changed.fill_null(True).cum_sum().alias("stream"))
     first = (pl.col("stream") != pl.col("stream").shift(1)).fill_null(True)
-    # Streams are ordered by their key's categorical codes (any consistent order will do:
-    # outputs sort by names later); the row number breaks ties, so repeated timestamps
-    # keep the first record.
     first_at_time = first | (pl.col("t") != pl.col("t").shift(1))
 
     def of_first(value: pl.Expr, start: pl.Expr = first) -> pl.Expr:
