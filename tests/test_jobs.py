@@ -197,3 +197,16 @@ def test_slurm_state_filter_keeps_matching_and_unrecorded_jobs(cli, tree) -> Non
     kept = dict(csv_rows(cli([*base, "--state", "COMPLETED"]).out))
     assert "FAILED" in every.values()
     assert kept == {job: s for job, s in every.items() if s in ("COMPLETED", "?")}
+
+
+@pytest.mark.parametrize("verb", [["jobs", "-u", "-"], ["load"], ["uptime", "--interval", "15"]])
+def test_reading_hosts_in_chunks_gives_the_same_answer(cli, tree, monkeypatch, verb) -> None:
+    from sonalyze.cli import samples
+
+    args = [*verb, "--jobanalyzer-dir", tree, "--cluster", "beta", "-f", "2025-03-03",
+            "-t", "2025-03-05", "--fmt=csv,all"]  # fmt: skip
+    whole = cli(args)
+    monkeypatch.setattr(samples, "CHUNK_BYTES", 1)  # every host its own chunk
+    chunked = cli(args)
+    assert whole.code == chunked.code == 0
+    assert chunked.out == whole.out and whole.out.count("\n") > 5
