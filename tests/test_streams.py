@@ -146,3 +146,19 @@ def test_merge_matches_the_reference_loop(times: list[list[int]], sparse: bool) 
     got = list(zip([t - T0 for t in merged["t"].to_list()], merged["cpu_util_pct"].to_list(),
                    strict=True))  # fmt: skip
     assert got == reference_merge(streams)
+
+
+def test_running_sums_add_in_float32_one_after_the_other() -> None:
+    import numpy as np
+
+    from sonalyze.streams.floatsum import running_sums
+
+    # Ten times 0.1 in float32: 1.0000001 added in order, 1.0 added pairwise.
+    frame = pl.DataFrame({"g": [1] * 10 + [2] * 3, "v": [0.1] * 10 + [1.5, 2.5, 3.0]})
+    sums = running_sums(frame, ["g"], ["v"])
+    expected = np.float32(0)
+    for _ in range(10):
+        expected = np.float32(expected + np.float32(0.1))
+    assert sums["g"].to_list() == [1, 2]
+    assert sums["v"].to_list() == [float(expected), 7.0]
+    assert float(expected) != 1.0

@@ -24,6 +24,7 @@ import numpy as np
 import polars as pl
 
 from sonalyze.ingest.schemas import GPUSET_UNKNOWN
+from sonalyze.streams.floatsum import running_sums
 
 WINDOW = 10
 LINGER = 60
@@ -58,14 +59,25 @@ def _gpus_union(column: pl.Expr) -> pl.Expr:
     return pl.when((union & unknown) != 0).then(unknown).otherwise(union)
 
 
+# Percentages are added in float32 one record after the other (`floatsum`), as the
+# reference adds them; the rest are exact integer sums.
+FLOAT32_SUMMED = ("cpu_pct", "cpu_util_pct", "cpu_sampled_util_pct", "gpu_pct", "gpumem_pct")
+
+
 def _sums() -> list[pl.Expr]:
     return [
-        *(pl.col(c).fill_null(0).sum().alias(c) for c in SUMMED),
+        *(pl.col(c).fill_null(0).sum().alias(c) for c in SUMMED if c not in FLOAT32_SUMMED),
         _gpus_union(pl.col("gpus")).alias("gpus"),
         pl.col("gpufail").fill_null(0).max().alias("gpufail"),
         pl.col("in_container").fill_null(False).any().alias("in_container"),
         pl.col("records").sum().alias("records"),
     ]
+
+
+def aggregate(frame: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
+    """Per group of `keys`: the sums, GPU union, failure flag and record count."""
+    exact = frame.group_by(keys).agg(_sums())
+    return exact.join(running_sums(frame, keys, list(FLOAT32_SUMMED)), on=keys)
 
 
 def _group_keys(mode: str) -> list[pl.Expr]:
@@ -209,7 +221,7 @@ def merge_streams(streams: pl.DataFrame, mode: str) -> Merged:
     value_cols = [*SUMMED, "gpus", "gpufail", "in_container", "records"]
 
     sparse = records.filter(~pl.col("grp").is_in(dense_groups.implode()))
-    by_time = sparse.group_by("grp", "t").agg(_sums())
+    by_time = aggregate(sparse, ["grp", "t"])
     stepped = [by_time.join(_cluster_times(by_time.select("grp", "t")), on=["grp", "t"])]
     if dense_groups.len():
         for _, group in records.filter(pl.col("grp").is_in(dense_groups.implode())).sort(
@@ -227,7 +239,7 @@ def merge_streams(streams: pl.DataFrame, mode: str) -> Merged:
     )
     # COMPAT(merge-rolledup): a step stands for the processes it took and those they rolled up.
     steps = (
-        all_parts.group_by("grp", "step").agg(_sums()).rename({"step": "t"}).sort("grp", "t")
+        aggregate(all_parts, ["grp", "step"]).rename({"step": "t"}).sort("grp", "t")
         .with_columns((pl.col("rolledup") + pl.col("records") - 1).alias("rolledup"))
     )
     return Merged(steps=steps, groups=groups)

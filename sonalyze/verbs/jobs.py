@@ -14,10 +14,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+import numpy as np
 import polars as pl
 
 from sonalyze.ingest.schemas import GPUSET_UNKNOWN
 from sonalyze.output.fields import Field, FieldTable
+from sonalyze.streams.floatsum import running_sums
 from sonalyze.streams.merge import Merged
 from sonalyze.verbs import VerbInfo
 
@@ -292,24 +294,29 @@ def _gib(kib: pl.Expr) -> pl.Expr:
     return kib.cast(pl.Float64) / _KIB_PER_GIB
 
 
-def _avg_peak(name: str, value: pl.Expr) -> list[pl.Expr]:
-    return [value.mean().alias(f"{name}_avg"), value.max().clip(0).alias(f"{name}_peak")]
+_AVERAGED = {"cpu": pl.col("cpu_util_pct").cast(pl.Float64), "mem": _gib(pl.col("cpu_kib")),
+             "res": _gib(pl.col("rssanon_kib")), "gpu": pl.col("gpu_pct").cast(pl.Float64),
+             "gpumem": _gib(pl.col("gpu_kib")), "thread": pl.col("threads").cast(pl.Float64)}  # fmt: skip
 
 
 def aggregate(merged: Merged) -> pl.DataFrame:
-    """Per group: averages and peaks over the merged steps, and the step count."""
-    return merged.steps.group_by("grp").agg(
+    """Per group: averages and peaks over the merged steps, and the step count.
+
+    Averages are running float64 sums in time order over the count, the
+    reference's arithmetic, so that rounding up lands where it does there.
+    """
+    values = merged.steps.sort("grp", "t").select(
+        "grp", *(v.alias(f"{k}_avg") for k, v in _AVERAGED.items()))
+    sums = running_sums(values, ["grp"], [f"{k}_avg" for k in _AVERAGED], dtype=np.float64)
+    rest = merged.steps.group_by("grp").agg(
         pl.len().alias("samples"),
-        *_avg_peak("cpu", pl.col("cpu_util_pct").cast(pl.Float64)),
-        *_avg_peak("mem", _gib(pl.col("cpu_kib"))),
-        *_avg_peak("res", _gib(pl.col("rssanon_kib"))),
-        *_avg_peak("gpu", pl.col("gpu_pct").cast(pl.Float64)),
-        *_avg_peak("gpumem", _gib(pl.col("gpu_kib"))),
-        *_avg_peak("thread", pl.col("threads").cast(pl.Float64)),
+        *(v.max().clip(0).alias(f"{k}_peak") for k, v in _AVERAGED.items()),
         pl.col("gpus").bitwise_or().alias("gpus_or"),
         (pl.col("gpus") == GPUSET_UNKNOWN).any().alias("gpus_unknown"),
         pl.col("gpufail").max().cast(pl.Int64).alias("gpufail"),
     )
+    return rest.join(sums, on="grp").with_columns(
+        pl.col(f"{k}_avg") / pl.col("samples") for k in _AVERAGED)
 
 
 def _relative(capacity: str, scale: float = 1.0) -> list[pl.Expr]:

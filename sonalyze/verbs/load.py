@@ -17,6 +17,7 @@ import polars as pl
 
 from sonalyze.ingest.schemas import GPUSET_UNKNOWN
 from sonalyze.output.fields import Field, FieldTable
+from sonalyze.streams.floatsum import running_sums
 from sonalyze.verbs import VerbInfo
 
 _KIB_PER_GIB = 1024 * 1024
@@ -102,22 +103,24 @@ def _union_gpus(column: pl.Expr) -> pl.Expr:
 def bucketed(steps: pl.DataFrame, bucket: str) -> pl.DataFrame:
     """Per series (`grp`) and bucket: the mean of the merged samples in it.
 
-    CPU and GPU percentages are means in 32-bit floats, memory in whole KiB
-    (floored), as the reference computes them.
+    CPU and GPU percentages are means in 32-bit floats (summed in time
+    order), memory in whole KiB (floored), as the reference computes them.
     """
     columns = ["grp", "t", "cpu_util_pct", "gpu_pct", "cpu_kib", "rssanon_kib", "gpu_kib", "gpus"]
     if bucket == "none":
         return steps.select(columns)
     n = pl.len()
+    in_buckets = steps.sort("grp", "t").with_columns(bucket_start(pl.col("t"), bucket).alias("t"))
+    means = in_buckets.group_by("grp", "t").agg(
+        n.alias("_n"),
+        *(pl.col(c).sum() // n for c in ("cpu_kib", "rssanon_kib", "gpu_kib")),
+        _union_gpus(pl.col("gpus")).alias("gpus"),
+    )
+    floats = running_sums(in_buckets, ["grp", "t"], ["cpu_util_pct", "gpu_pct"])
     return (
-        steps.with_columns(bucket_start(pl.col("t"), bucket).alias("t"))
-        .group_by("grp", "t")
-        .agg(
-            (pl.col("cpu_util_pct").cast(pl.Float32).sum() / n.cast(pl.Float32)).alias("cpu_util_pct"),
-            (pl.col("gpu_pct").cast(pl.Float32).sum() / n.cast(pl.Float32)).alias("gpu_pct"),
-            *(pl.col(c).sum() // n for c in ("cpu_kib", "rssanon_kib", "gpu_kib")),
-            _union_gpus(pl.col("gpus")).alias("gpus"),
-        )
+        means.join(floats, on=["grp", "t"])
+        .with_columns((pl.col(c) / pl.col("_n").cast(pl.Float32)).alias(c)
+                      for c in ("cpu_util_pct", "gpu_pct"))
         .sort("grp", "t")
         .select(columns)
     )  # fmt: skip
@@ -125,13 +128,13 @@ def bucketed(steps: pl.DataFrame, bucket: str) -> pl.DataFrame:
 
 def grouped(series: pl.DataFrame) -> pl.DataFrame:
     """All series summed per bucket into one series (`grp` 0)."""
+    ordered = series.sort("grp", "t")
+    floats = running_sums(ordered, ["t"], ["cpu_util_pct", "gpu_pct"])
     return (
-        series.group_by("t")
-        .agg(
-            pl.col("cpu_util_pct").sum(), pl.col("gpu_pct").sum(),
-            pl.col("cpu_kib").sum(), pl.col("rssanon_kib").sum(), pl.col("gpu_kib").sum(),
-            _union_gpus(pl.col("gpus")).alias("gpus"),
-        )
+        ordered.group_by("t")
+        .agg(pl.col("cpu_kib").sum(), pl.col("rssanon_kib").sum(), pl.col("gpu_kib").sum(),
+             _union_gpus(pl.col("gpus")).alias("gpus"))  # fmt: skip
+        .join(floats, on="t")
         .with_columns(pl.lit(0, pl.UInt32).alias("grp"))
         .sort("t")
         .select(series.columns)
