@@ -33,10 +33,11 @@ def running_sums(frame: pl.DataFrame, keys: list[str], columns: list[str],
     position = np.arange(len(rows)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
     by_position = np.argsort(position, kind="stable")
     bounds = np.concatenate(([0], np.cumsum(np.bincount(position))))
+    source = rows[by_position]
+    targets = group[by_position]
     sums = {}
     for c in columns:
-        values = frame[c].cast(polars_type).fill_null(0).to_numpy()[rows][by_position]
-        targets = group[by_position]
+        values = frame[c].cast(polars_type).fill_null(0).to_numpy()[source]
         acc: np.ndarray = np.zeros(len(lengths), dtype=dtype)
         for k in range(len(bounds) - 1):
             lo, hi = bounds[k], bounds[k + 1]

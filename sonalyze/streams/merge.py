@@ -59,9 +59,9 @@ def _gpus_union(column: pl.Expr) -> pl.Expr:
     return pl.when((union & unknown) != 0).then(unknown).otherwise(union)
 
 
-# Percentages are added in float32 one record after the other (`floatsum`), as the
-# reference adds them; the rest are exact integer sums.
-FLOAT32_SUMMED = ("cpu_pct", "cpu_util_pct", "cpu_sampled_util_pct", "gpu_pct", "gpumem_pct")
+# The percentages jobs and load report are added in float32 one record after the other
+# (`floatsum`), as the reference adds them; the others are plain sums.
+FLOAT32_SUMMED = ("cpu_util_pct", "gpu_pct")
 
 
 def _sums() -> list[pl.Expr]:
