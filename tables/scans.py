@@ -31,13 +31,6 @@ def within_window(frame: pl.LazyFrame, window: Window | None, column: str = "tim
     return frame.filter(pl.col(column).is_between(window.start, window.end, closed="both"))
 
 
-def within_hosts(frame: pl.DataFrame, hosts: HostFilter, column: str = "host") -> pl.DataFrame:
-    """Sample rows whose host matches the `--host` patterns; all rows without any."""
-    if hosts.is_empty or frame.height == 0:
-        return frame if frame.width else empty(SAMPLE)
-    return frame.filter(pl.col(column).str.contains(hosts.regex()))
-
-
 def _host_filter(frame: pl.LazyFrame, hosts: HostFilter, column: str = "host") -> pl.LazyFrame:
     if hosts.is_empty:
         return frame

@@ -75,12 +75,8 @@ class Store:
         self, table: str, window: Window | None, hosts: HostFilter, extra: str | None = None
     ) -> pl.DataFrame:
         """All records of `table` (or of its extra frame `extra`) from the selected files."""
-        return self.read_files(self.source.files(table, window, hosts), extra)
-
-    def read_files(self, files: list[SelectedFile], extra: str | None = None) -> pl.DataFrame:
-        """All records (or extra frames) of these files, in order; empty frame if none."""
         frames = []
-        for parsed in self.parse_all(files):
+        for parsed in self.parse_all(self.source.files(table, window, hosts)):
             frame = parsed.extra.get(extra) if extra else parsed.frame
             if frame is not None and frame.height:
                 frames.append(frame)

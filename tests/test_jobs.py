@@ -198,20 +198,3 @@ def test_slurm_state_filter_keeps_matching_and_unrecorded_jobs(cli, tree) -> Non
     assert "FAILED" in every.values()
     assert kept == {job: s for job, s in every.items() if s in ("COMPLETED", "?")}
 
-
-@pytest.mark.parametrize(("verb", "fields"), [
-    (["jobs", "-u", "-"], "job,user,start,end,cpu,mem,res,gpu,gpumem,gpus,cmd,host,jobm"),
-    (["load"], "all"),
-    (["uptime", "--interval", "15"], "all"),
-])  # fmt: skip
-def test_reading_hosts_in_chunks_gives_the_same_answer(cli, tree, monkeypatch, verb,
-                                                       fields) -> None:  # fmt: skip
-    from sonalyze.cli import samples
-
-    args = [*verb, "--jobanalyzer-dir", tree, "--cluster", "beta", "-f", "2025-03-03",
-            "-t", "2025-03-05", f"--fmt=csv,{fields}"]  # fmt: skip
-    whole = cli(args)
-    monkeypatch.setattr(samples, "CHUNK_BYTES", 1)  # every host its own chunk
-    chunked = cli(args)
-    assert whole.code == chunked.code == 0
-    assert chunked.out == whole.out and whole.out.count("\n") > 5

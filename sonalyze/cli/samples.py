@@ -23,8 +23,8 @@ from sonalyze.errors import UsageError
 from sonalyze.ingest.schemas import FLAG_HEARTBEAT, SYSINFO, empty
 from sonalyze.tables.hostglob import HostFilter
 from sonalyze.tables.nodeconfig import LOOKBACK_SECONDS, config_nodes, configs_at, node_configs
-from sonalyze.tables.scans import scan_sample, scan_sysinfo, within_hosts, within_window
-from sonalyze.tables.source import FileListSource, SelectedFile
+from sonalyze.tables.scans import scan_sample, scan_sysinfo, within_window
+from sonalyze.tables.source import FileListSource
 from sonalyze.tables.store import Store
 from sonalyze.tables.window import Window
 from sonalyze.verbs.filters import RecordFilter
@@ -221,7 +221,6 @@ class Invocation:
         self.window = window_for(self.store, options["from_"], options["to"])
         self.hosts = hosts_of(options["host"])
         self._raw: pl.DataFrame | None = None
-        self._bounds: pl.DataFrame | None = None
 
     def selection(self, *, all_users_by_default: bool, exclude_system_commands: bool,
                   exclude_heartbeat: bool) -> SampleSelection:  # fmt: skip
@@ -246,44 +245,18 @@ class Invocation:
         return within_window(self._read().lazy(), self.window).filter(selection.predicate())
 
     def streams(self, selection: SampleSelection) -> pl.DataFrame:
-        """The clean process streams of the selected records.
-
-        A data tree is read a few hosts at a time (streams never span hosts),
-        so that only one chunk's raw records and sorting are in memory at once;
-        the hosts' bounds are gathered on the way.
-        """
-        from sonalyze.streams.build import build_streams, host_bounds
+        """The clean process streams of the selected records."""
+        from sonalyze.streams.build import build_streams
 
         where = selection.predicate()
         if self.window is not None:
             where &= pl.col("time").is_between(self.window.start, self.window.end)
-        chunks = _host_chunks(self.store, self.window, self.hosts)
-        if chunks is None:
-            return build_streams(self._read().lazy(), where=where).collect()
-        parts: list[pl.DataFrame] = []
-        spans: list[pl.DataFrame] = []
-        hosts_seen: set[str] = set()
-        offset = 0
-        for files in chunks:
-            raw = within_hosts(self.store.read_files(files), self.hosts)
-            spans.append(host_bounds(raw.lazy()).collect())
-            part = build_streams(raw.lazy(), where=where).collect()
-            hosts = set(spans[-1]["host"].to_list())
-            if hosts & hosts_seen:  # a host's records in another host's file: read it whole
-                self._bounds = None
-                return build_streams(self._read().lazy(), where=where).collect()
-            hosts_seen |= hosts
-            parts.append(part.with_columns(pl.col("stream") + offset))
-            offset += part.height and int(part["stream"].max())  # type: ignore[arg-type]
-        self._bounds = _combine_bounds(spans)
-        return pl.concat(parts) if parts else build_streams(self._read().lazy(), where=where).collect()
+        return build_streams(self._read().lazy(), where=where).collect()
 
     def bounds(self) -> pl.DataFrame:
         """Each host's earliest and latest sample time in the files read."""
         from sonalyze.streams.build import host_bounds
 
-        if self._bounds is not None:
-            return self._bounds
         return host_bounds(self._read().lazy()).collect()
 
     def span(self, bounds: pl.DataFrame) -> tuple[int, int]:
@@ -293,43 +266,3 @@ class Invocation:
     def finish(self) -> None:
         """Report skipped input records."""
         report_problems(self.store, self.options["verbose"])
-
-
-CHUNK_BYTES = 256 << 20
-
-
-def _host_chunks(store: Store, window: Window | None,
-                 hosts: HostFilter) -> list[list[SelectedFile]] | None:  # fmt: skip
-    """The sample files in groups of whole hosts of about CHUNK_BYTES, or None.
-
-    None when chunking cannot help or cannot be trusted: a file list (any
-    file may hold any host) or a selection that fits in one chunk.
-    """
-    if isinstance(store.source, FileListSource):
-        return None
-    files = store.source.files("sample", window, hosts)
-    by_host: dict[str, list[SelectedFile]] = {}
-    sizes: dict[str, int] = {}
-    for f in files:
-        name = f.path.name
-        host = name[len(f.kind.prefix):len(name) - len(f.kind.suffix)]
-        by_host.setdefault(host, []).append(f)
-        try:
-            sizes[host] = sizes.get(host, 0) + f.path.stat().st_size
-        except OSError:
-            sizes[host] = sizes.get(host, 0)
-    if sum(sizes.values()) <= CHUNK_BYTES:
-        return None
-    chunks: list[list[SelectedFile]] = [[]]
-    filled = 0
-    for host in sorted(by_host):
-        if chunks[-1] and filled + sizes[host] > CHUNK_BYTES:
-            chunks.append([])
-            filled = 0
-        chunks[-1].extend(by_host[host])
-        filled += sizes[host]
-    return chunks
-
-
-def _combine_bounds(spans: list[pl.DataFrame]) -> pl.DataFrame:
-    return pl.concat(spans).group_by("host").agg(pl.col("earliest").min(), pl.col("latest").max())
