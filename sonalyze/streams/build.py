@@ -17,8 +17,6 @@ import polars as pl
 
 JOB_ID_TAG = 10_000_000
 
-STREAM_KEY = ("host", "stream_pid", "cmd")  # a stream: one process on one host
-
 
 def _stream_pid() -> pl.Expr:
     pid = pl.col("pid").fill_null(0)
