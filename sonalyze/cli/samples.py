@@ -23,7 +23,7 @@ from sonalyze.errors import UsageError
 from sonalyze.ingest.schemas import FLAG_HEARTBEAT, SYSINFO, empty
 from sonalyze.tables.hostglob import HostFilter
 from sonalyze.tables.nodeconfig import LOOKBACK_SECONDS, config_nodes, configs_at, node_configs
-from sonalyze.tables.scans import scan_sample, scan_sysinfo, within_window
+from sonalyze.tables.scans import scan_sample, scan_sysinfo
 from sonalyze.tables.source import FileListSource
 from sonalyze.tables.store import Store
 from sonalyze.tables.window import Window
@@ -239,10 +239,6 @@ class Invocation:
         if self._raw is None:
             self._raw = all_samples(self.store, self.window, self.hosts).collect()
         return self._raw
-
-    def samples(self, selection: SampleSelection) -> pl.LazyFrame:
-        """The selected sample records, in data order."""
-        return within_window(self._read().lazy(), self.window).filter(selection.predicate())
 
     def streams(self, selection: SampleSelection) -> pl.DataFrame:
         """The clean process streams of the selected records."""
