@@ -92,3 +92,11 @@ def test_fmt_help_lists_the_fields(cli) -> None:
     assert r.code == 0
     for name in ("Timestamp", "CpuUtilPct", "ResidentMemGB", "NumProcs", "Command"):
         assert f"  {name} - " in r.out
+
+
+def test_awk_matrix_marks_absent_cells_with_dots(cli, data) -> None:
+    r = cli(["profile", "-j", "42", "--fmt=awk,header,cpu", "--", data])
+    assert r.out.splitlines() == [
+        "time solver(10) helper(0)",
+        "2024-03-04_10:00 150 .", "2024-03-04_10:05 200 300", "2024-03-04_10:11 18 .",
+    ]

@@ -16,7 +16,7 @@ import typer
 from sonalyze.cli import options as o
 from sonalyze.cli.commands import _printer, app
 from sonalyze.cli.context import split_values
-from sonalyze.cli.samples import Invocation, capacity_at, shared_parameters, with_options
+from sonalyze.cli.samples import Invocation, shared_parameters, with_options
 from sonalyze.errors import SonalyzeError, UsageError
 from sonalyze.ingest.cpuload import decode_load
 from sonalyze.ingest.schemas import SACCT
@@ -61,9 +61,9 @@ def _query_columns(printer) -> set[str]:
     return columns
 
 
-def _group_capacity(store, window, merged) -> pl.DataFrame:
+def _group_capacity(run: Invocation, merged) -> pl.DataFrame:
     per_host = merged.groups.select("grp", pl.col("hosts").alias("host"), pl.col("t_first").alias("t"))
-    found = capacity_at(store, window, per_host.explode("host"))
+    found = run.capacity_at(per_host.explode("host"))
     return found.group_by("grp").agg(
         *(pl.col(c).filter(pl.col("known")).sum().alias(c)
           for c in ("cpu_cores", "mem_gb", "gpu_cards", "gpumem_gb")),
@@ -74,7 +74,7 @@ def _group_capacity(store, window, merged) -> pl.DataFrame:
 def _drop_unconfigured(run: Invocation, streams: pl.DataFrame) -> pl.DataFrame:
     """Streams whose host has no known configuration at their start are dropped (-v names them)."""
     firsts = streams.group_by("stream").agg(pl.col("host").first(), pl.col("t").min())
-    known = capacity_at(run.store, run.window, firsts).filter(pl.col("known"))
+    known = run.capacity_at(firsts).filter(pl.col("known"))
     if run.options["verbose"]:
         for host in sorted(set(firsts["host"]) - set(known["host"])):
             sys.stderr.write(f"sonalyze: missing host configuration for {host}\n")
@@ -153,7 +153,7 @@ def jobs_cmd(
     if jobs.needs_config(printed):
         streams = _drop_unconfigured(run, streams)
     merged = merge_streams(streams, "job" if merge_all else "host-job" if merge_none else "auto")
-    capacity = _group_capacity(store, window, merged) if jobs.needs_config(wanted) else None
+    capacity = _group_capacity(run, merged) if jobs.needs_config(wanted) else None
     rows = jobs.filter_jobs(jobs.summarize(merged, span, capacity, opts), opts)
     # COMPAT(jobs-slurm): any Slurm field, printed or queried, brings in the sacct records.
     slurm_wanted = jobs.needs_slurm(wanted) or not opts.slurm.is_empty
@@ -170,7 +170,7 @@ BUCKETING = "Bucketing"
 
 def _node_capacity(run: Invocation, firsts: pl.DataFrame) -> pl.DataFrame:
     """Capacity and description of each series' host at the series' first time."""
-    return capacity_at(run.store, run.window, firsts).select(
+    return run.capacity_at(firsts).select(
         "grp", "host", "cpu_cores", "mem_gb", "gpu_cards", "gpumem_gb", "description", "known")
 
 

@@ -128,8 +128,8 @@ def all_samples(store: Store, window: Window | None, hosts: HostFilter) -> pl.La
     return scan_sample(store, window, hosts, clip=False)
 
 
-def capacity_at(store: Store, window: Window | None, hosts_times: pl.DataFrame) -> pl.DataFrame:
-    """`configs_at` for (host, t) rows, reading sysinfo back to 14 days before the window."""
+def node_readings(store: Store, window: Window | None) -> tuple[pl.DataFrame, pl.DataFrame | None]:
+    """Node configurations from sysinfo back to 14 days before the window, and the config file's."""
     sys_window = None
     if window is not None:
         sys_window = Window(window.start - timedelta(seconds=LOOKBACK_SECONDS), window.end)
@@ -139,8 +139,7 @@ def capacity_at(store: Store, window: Window | None, hosts_times: pl.DataFrame) 
     else:
         readings = node_configs(scan_sysinfo(store, sys_window)).collect()
     config = store.source.config
-    fallback = config_nodes(config).collect() if config is not None else None
-    return configs_at(hosts_times, readings, fallback)
+    return readings, (config_nodes(config).collect() if config is not None else None)
 
 
 def with_options(before: list[inspect.Parameter], after: list[inspect.Parameter]) -> Callable:
@@ -221,6 +220,7 @@ class Invocation:
         self.window = window_for(self.store, options["from_"], options["to"])
         self.hosts = hosts_of(options["host"])
         self._raw: pl.DataFrame | None = None
+        self._readings: tuple[pl.DataFrame, pl.DataFrame | None] | None = None
 
     def selection(self, *, all_users_by_default: bool, exclude_system_commands: bool,
                   exclude_heartbeat: bool) -> SampleSelection:  # fmt: skip
@@ -239,6 +239,12 @@ class Invocation:
         if self._raw is None:
             self._raw = all_samples(self.store, self.window, self.hosts).collect()
         return self._raw
+
+    def capacity_at(self, hosts_times: pl.DataFrame) -> pl.DataFrame:
+        """`configs_at` for (host, t) rows; the node readings are read once per run."""
+        if self._readings is None:
+            self._readings = node_readings(self.store, self.window)
+        return configs_at(hosts_times, *self._readings)
 
     def streams(self, selection: SampleSelection) -> pl.DataFrame:
         """The clean process streams of the selected records."""

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 import polars as pl
 
 from sonalyze.ingest.schemas import GPUSET_UNKNOWN
@@ -53,7 +52,8 @@ class Merged:
     groups: pl.DataFrame
 
 
-def _gpus_union(column: pl.Expr) -> pl.Expr:
+def gpus_union(column: pl.Expr) -> pl.Expr:
+    """The union of GPU sets; `unknown` if any of them is."""
     union = column.fill_null(0).bitwise_or()
     unknown = pl.lit(GPUSET_UNKNOWN, pl.UInt32)
     return pl.when((union & unknown) != 0).then(unknown).otherwise(union)
@@ -67,7 +67,7 @@ FLOAT32_SUMMED = ("cpu_util_pct", "gpu_pct")
 def _sums() -> list[pl.Expr]:
     return [
         *(pl.col(c).fill_null(0).sum().alias(c) for c in SUMMED if c not in FLOAT32_SUMMED),
-        _gpus_union(pl.col("gpus")).alias("gpus"),
+        gpus_union(pl.col("gpus")).alias("gpus"),
         pl.col("gpufail").fill_null(0).max().alias("gpufail"),
         pl.col("in_container").fill_null(False).any().alias("in_container"),
         pl.col("records").sum().alias("records"),
@@ -170,6 +170,8 @@ def _cluster_times(times: pl.DataFrame) -> pl.DataFrame:
 
 def _exact_steps(records: pl.DataFrame) -> pl.Series:
     """Step start for each record of one group, stepping exactly as the reference does."""
+    import numpy as np  # here, not at import: every command's start-up would pay for it
+
     t = records["t"].to_numpy()
     stream = records["stream"].to_numpy()
     starts = np.flatnonzero(np.r_[True, stream[1:] != stream[:-1]])
@@ -190,6 +192,8 @@ def _exact_steps(records: pl.DataFrame) -> pl.Series:
 
 def _lingering(lasts: pl.DataFrame, steps: pl.DataFrame) -> pl.DataFrame:
     """Each stream's last record again, once for every later step within `LINGER` s."""
+    import numpy as np
+
     step_key = (steps["grp"].cast(pl.Int64) * _KEY_SPAN + steps["step"]).to_numpy()
     base = lasts["grp"].cast(pl.Int64).to_numpy() * _KEY_SPAN + lasts["t"].to_numpy()
     lo = np.searchsorted(step_key, base, side="right")

@@ -14,13 +14,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-import numpy as np
 import polars as pl
 
 from sonalyze.ingest.schemas import GPUSET_UNKNOWN
 from sonalyze.output.fields import Field, FieldTable
 from sonalyze.streams.floatsum import running_sums
-from sonalyze.streams.merge import Merged
+from sonalyze.streams.merge import Merged, gpus_union
 from sonalyze.verbs import VerbInfo
 
 LIVE_AT_START = 2
@@ -307,12 +306,11 @@ def aggregate(merged: Merged) -> pl.DataFrame:
     """
     values = merged.steps.sort("grp", "t").select(
         "grp", *(v.alias(f"{k}_avg") for k, v in _AVERAGED.items()))
-    sums = running_sums(values, ["grp"], [f"{k}_avg" for k in _AVERAGED], dtype=np.float64)
+    sums = running_sums(values, ["grp"], [f"{k}_avg" for k in _AVERAGED], dtype="float64")
     rest = merged.steps.group_by("grp").agg(
         pl.len().alias("samples"),
         *(v.max().clip(0).alias(f"{k}_peak") for k, v in _AVERAGED.items()),
-        pl.col("gpus").bitwise_or().alias("gpus_or"),
-        (pl.col("gpus") == GPUSET_UNKNOWN).any().alias("gpus_unknown"),
+        gpus_union(pl.col("gpus")).alias("gpus"),
         pl.col("gpufail").max().cast(pl.Int64).alias("gpufail"),
     )
     return rest.join(sums, on="grp").with_columns(
@@ -372,11 +370,6 @@ def summarize(merged: Merged, bounds: pl.DataFrame, capacity: pl.DataFrame | Non
                      ("cpu_cores", "mem_gb", "gpu_cards", "gpumem_gb")),
             pl.lit(False).alias("known"))  # fmt: skip
     rows = rows.join(capacity, on="grp", how="left").with_columns(pl.col("known").fill_null(False))
-    unknown = pl.lit(GPUSET_UNKNOWN, pl.UInt32)
-    rows = rows.with_columns(
-        pl.when(pl.col("gpus_unknown") | ((pl.col("gpus_or") & unknown) != 0)).then(unknown)
-        .otherwise(pl.col("gpus_or")).alias("gpus"),
-    )  # fmt: skip
     rows = rows.with_columns(
         *_relative("cpu_cores"), *_relative("mem_gb", 100.0), *_relative("gpu_cards"),
         *_relative("gpumem_gb", 100.0), *_occupied(),

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from sonalyze.ingest.schemas import GPUSET_UNKNOWN
 from sonalyze.output.fields import Field, FieldTable
-from sonalyze.streams.floatsum import running_sums
+from sonalyze.streams.floatsum import round_half_away, running_sums
+from sonalyze.streams.merge import gpus_union
 from sonalyze.verbs import VerbInfo
 
 _KIB_PER_GIB = 1024 * 1024
@@ -94,12 +94,6 @@ def bucket_start(t: pl.Expr, bucket: str) -> pl.Expr:
     return t - t % step
 
 
-def _union_gpus(column: pl.Expr) -> pl.Expr:
-    union = column.bitwise_or()
-    unknown = pl.lit(GPUSET_UNKNOWN, pl.UInt32)
-    return pl.when((union & unknown) != 0).then(unknown).otherwise(union)
-
-
 def bucketed(steps: pl.DataFrame, bucket: str) -> pl.DataFrame:
     """Per series (`grp`) and bucket: the mean of the merged samples in it.
 
@@ -114,7 +108,7 @@ def bucketed(steps: pl.DataFrame, bucket: str) -> pl.DataFrame:
     means = in_buckets.group_by("grp", "t").agg(
         n.alias("_n"),
         *(pl.col(c).sum() // n for c in ("cpu_kib", "rssanon_kib", "gpu_kib")),
-        _union_gpus(pl.col("gpus")).alias("gpus"),
+        gpus_union(pl.col("gpus")).alias("gpus"),
     )
     floats = running_sums(in_buckets, ["grp", "t"], ["cpu_util_pct", "gpu_pct"])
     return (
@@ -133,7 +127,7 @@ def grouped(series: pl.DataFrame) -> pl.DataFrame:
     return (
         ordered.group_by("t")
         .agg(pl.col("cpu_kib").sum(), pl.col("rssanon_kib").sum(), pl.col("gpu_kib").sum(),
-             _union_gpus(pl.col("gpus")).alias("gpus"))  # fmt: skip
+             gpus_union(pl.col("gpus")).alias("gpus"))  # fmt: skip
         .join(floats, on="t")
         .with_columns(pl.lit(0, pl.UInt32).alias("grp"))
         .sort("t")
@@ -162,13 +156,9 @@ def last_only(series: pl.DataFrame) -> pl.DataFrame:
     return series.group_by("grp", maintain_order=True).last()
 
 
-def _round_half_away(x: pl.Expr) -> pl.Expr:
-    return (x.sign() * (x.abs() + 0.5).floor()).cast(pl.Int64)
-
-
 def _relative(value: pl.Expr, capacity: str, scale: float) -> pl.Expr:
     cap = pl.col(capacity).cast(pl.Float64)
-    return pl.when(cap > 0).then(_round_half_away(value * scale / cap)).otherwise(0).fill_null(0)
+    return pl.when(cap > 0).then(round_half_away(value * scale / cap)).otherwise(0).fill_null(0)
 
 
 def report(series: pl.DataFrame, capacity: pl.DataFrame, now) -> pl.DataFrame:

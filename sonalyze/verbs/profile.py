@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from sonalyze.output.fields import Field, FieldTable
+from sonalyze.streams.floatsum import round_half_away
 from sonalyze.verbs import VerbInfo
 
 _KIB_PER_GIB = 1024 * 1024
@@ -146,12 +147,8 @@ def build(streams: pl.DataFrame, opts: ProfileOptions) -> Profile:
     return Profile(cells, procs, many_hosts, bool((streams["rolledup"].fill_null(0) > 0).any()))
 
 
-def _round(x: pl.Expr) -> pl.Expr:
-    return (x.sign() * (x.abs() + 0.5).floor()).cast(pl.Int64)
-
-
 def _gib_round(kib: str) -> pl.Expr:
-    return _round(pl.col(kib).cast(pl.Float64) / _KIB_PER_GIB)
+    return round_half_away(pl.col(kib).cast(pl.Float64) / _KIB_PER_GIB)
 
 
 def fixed_rows(p: Profile) -> pl.DataFrame:
@@ -161,8 +158,8 @@ def fixed_rows(p: Profile) -> pl.DataFrame:
         pl.when(first_of_row).then(pl.from_epoch("t", "s").dt.replace_time_zone("UTC"))
         .alias("time"),
         "host", "cmd",
-        _round(pl.col("cpu_util_pct")).alias("cpu"), _gib_round("cpu_kib").alias("mem"),
-        _gib_round("rssanon_kib").alias("res"), _round(pl.col("gpu_pct")).alias("gpu"),
+        round_half_away(pl.col("cpu_util_pct")).alias("cpu"), _gib_round("cpu_kib").alias("mem"),
+        _gib_round("rssanon_kib").alias("res"), round_half_away(pl.col("gpu_pct")).alias("gpu"),
         _gib_round("gpu_kib").alias("gpumem"),
         pl.when(pl.col("rolledup") > 0).then((pl.col("rolledup") + 1).cast(pl.String))
         .otherwise(pl.lit("")).alias("nproc"),
@@ -182,7 +179,7 @@ def _matrix(p: Profile, quantity: str, text: pl.Expr) -> pl.DataFrame:
 def _value_text(quantity: str) -> pl.Expr:
     column, memory = QUANTITIES[quantity]
     value = pl.col(column).cast(pl.Float64)
-    return _round(value / _KIB_PER_GIB if memory else value).cast(pl.String)
+    return round_half_away(value / _KIB_PER_GIB if memory else value).cast(pl.String)
 
 
 def _row_time(row: pl.Expr) -> pl.Expr:
@@ -240,7 +237,7 @@ def html_text(p: Profile, quantity: str, typed: str, job: int, bucket: int) -> s
     """A standalone page drawing the quantity per process with Chart.js."""
     column, memory = QUANTITIES[quantity]
     value = pl.col(column).cast(pl.Float64)
-    text = (_round(value / _KIB_PER_GIB).cast(pl.String) if memory
+    text = (round_half_away(value / _KIB_PER_GIB).cast(pl.String) if memory
             else (value / 100).round(1).cast(pl.String))  # fmt: skip
     wide = _matrix(p, quantity, text)
     labels = ",".join(f'"{t}"' for t in wide.select(_row_time(pl.col("row"))).to_series())
