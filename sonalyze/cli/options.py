@@ -50,7 +50,7 @@ CacheDir = Annotated[
 ]  # fmt: skip
 Files = Annotated[
     list[Path] | None,
-    typer.Argument(metavar="FILE",
+    typer.Argument(metavar="FILE...",
                    help="Data files given after --; their names tell their format.",
                    show_default=False),
 ]  # fmt: skip
