@@ -49,7 +49,7 @@ def field_table(info: VerbInfo) -> str:
 
 
 # Commands without output fields: their pages get the --help text only.
-PLAIN_COMMANDS = ("top",)
+PLAIN_COMMANDS = ("top", "add", "ingest")
 
 
 def generated(name: str, info: VerbInfo | None) -> str:

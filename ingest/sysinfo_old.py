@@ -102,9 +102,10 @@ def _row(obj: dict) -> dict | str:
     }
 
 
-def _objects(text: str) -> tuple[list[tuple[int, dict]], list[Problem]]:
+def object_spans(text: str) -> tuple[list[tuple[int, int, int, dict]], list[Problem]]:
+    """Each JSON object in `text`: (1-based line, start, end offset, object), and what is not one."""
     decoder = json.JSONDecoder()
-    found: list[tuple[int, dict]] = []
+    found: list[tuple[int, int, int, dict]] = []
     problems: list[Problem] = []
     pos = 0
     line, counted_to = 1, 0  # line number of `pos`, counted incrementally
@@ -125,7 +126,7 @@ def _objects(text: str) -> tuple[list[tuple[int, dict]], list[Problem]]:
             pos = nxt + 1
             continue
         if isinstance(obj, dict):
-            found.append((line, obj))
+            found.append((line, pos, end, obj))
         else:
             problems.append(Problem(line, "not a JSON object"))
         pos = end
@@ -135,9 +136,9 @@ def _objects(text: str) -> tuple[list[tuple[int, dict]], list[Problem]]:
 def parse_sysinfo_old(data: bytes) -> Parsed:
     """Parse an old-format sysinfo file into `sysinfo` rows."""
     text = data.decode("utf-8", errors="replace")
-    objects, problems = _objects(text)
+    spans, problems = object_spans(text)
     rows: list[dict] = []
-    for line, obj in objects:
+    for line, _, _, obj in spans:
         row = _row(obj)
         if isinstance(row, str):
             problems.append(Problem(line, row))

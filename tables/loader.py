@@ -192,8 +192,17 @@ def _extend(w: _Work, whole: bytes, parsed: Parsed) -> Entry:
 
 
 def _with_torn_line(w: _Work, entry: Entry) -> Parsed:
-    """Add the parse of a last line still being written (never cached)."""
+    """Account for a last line still being written (never cached).
+
+    In a data tree it is skipped and counted: a partial record could parse as a
+    whole one with wrong values.  A file named on the command line is read whole.
+    """
     torn = w.new_bytes[w.new_bytes.rfind(b"\n") + 1 :]
-    if not torn:
+    if not torn or not torn.strip():
         return entry.parsed
+    if w.selected.in_tree:
+        # COMPAT(torn-line): the Go sonalyze reads an unterminated last line too.
+        problem = Problem(entry.lines + 1, "unterminated last line (a write in progress or interrupted)")
+        parsed = entry.parsed
+        return Parsed(parsed.frame, (*parsed.problems, problem), parsed.extra, parsed.lines)
     return join(entry.parsed, shift(w.selected.kind.parser(torn).without_lines(), entry.lines))

@@ -21,10 +21,16 @@ from sonalyze.tables.window import Window
 
 @dataclass(frozen=True)
 class SelectedFile:
-    """A data file chosen for a query, and its kind (hence its parser)."""
+    """A data file chosen for a query, and its kind (hence its parser).
+
+    `in_tree` files are written to by appenders, so an unterminated last line is
+    a write in progress (or an interrupted one) and is not read; a file named on
+    the command line is read to its last byte.
+    """
 
     path: Path
     kind: FileKind
+    in_tree: bool = True
 
 
 def _list_dir(path: Path) -> list[str]:
@@ -133,7 +139,7 @@ class FileListSource:
 
     def files(self, table: str, window: Window | None, hosts: HostFilter) -> list[SelectedFile]:
         """Every listed file, read with the table's parser for its format."""
-        return [SelectedFile(p, _listed_kind(p.name, table)) for p in self.paths]
+        return [SelectedFile(p, _listed_kind(p.name, table), in_tree=False) for p in self.paths]
 
 
 def _listed_kind(name: str, table: str) -> FileKind:

@@ -1,0 +1,157 @@
+"""The commands that write: `add` (records from files or stdin) and `ingest` (a spool)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from sonalyze.cli import options as o
+from sonalyze.cli.commands import app
+from sonalyze.errors import SonalyzeError, UsageError
+from sonalyze.tables.add import Prepared, Target, commit, prepare
+from sonalyze.tables.append import AppendResult
+from sonalyze.tables.rejects import write_rejects
+from sonalyze.tables.spool import ingest_spool
+
+TYPES = "Record type (default: any; the format is recognised)"
+
+Inputs = Annotated[
+    list[Path] | None,
+    typer.Argument(metavar="FILE...", show_default=False,
+                   help="Sonar output to add, either format; standard input when none."),
+]  # fmt: skip
+SkipInvalid = Annotated[
+    bool,
+    typer.Option("--skip-invalid",
+                 help="Add the valid records and set the invalid ones aside (FILE.rejected, "
+                 "JSON lines with their reasons) instead of adding nothing."),
+]  # fmt: skip
+Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="Say what was added, per run.")]
+
+
+def _expected(sample: bool, sysinfo: bool, job: bool, partitions: bool) -> str | None:
+    chosen = [t for t, on in (("sample", sample), ("sysinfo", sysinfo), ("sacct", job),
+                              ("partitions", partitions)) if on]  # fmt: skip
+    if len(chosen) > 1:
+        raise UsageError("Give at most one of --sample, --sysinfo, --job, --partitions")
+    return chosen[0] if chosen else None
+
+
+def _read_inputs(files: list[Path] | None) -> list[tuple[str, bytes]]:
+    if not files:
+        return [("<stdin>", sys.stdin.buffer.read())]
+    inputs = []
+    for path in files:
+        try:
+            inputs.append((str(path), path.read_bytes()))
+        except FileNotFoundError:
+            raise SonalyzeError(f"No such input file: {path}") from None
+        except IsADirectoryError:
+            raise SonalyzeError(f"Input {path} is a directory") from None
+        except PermissionError:
+            raise SonalyzeError(f"Cannot read {path}: permission denied") from None
+    return inputs
+
+
+def _summary(result: AppendResult, prepared: Prepared) -> str:
+    return (f"sonalyze: added {result.written} record(s) to {len(result.paths)} file(s) "
+            f"({result.duplicates} already present, {result.created} file(s) created); "
+            f"{len(prepared.rejected)} refused\n")  # fmt: skip
+
+
+def _report_repairs(result: AppendResult) -> None:
+    for path, cut in result.repaired:
+        sys.stderr.write(f"sonalyze: repaired {path}: cut {cut} byte(s) of an unfinished line\n")
+
+
+@app.command("add")
+def add_cmd(
+    files: Inputs = None,
+    data_dir: o.DataDir = None,
+    jobanalyzer_dir: o.JobanalyzerDir = None,
+    cluster_name: o.Cluster = None,
+    sample: Annotated[bool, typer.Option("--sample", help="Only samples.",
+                                         rich_help_panel=TYPES)] = False,
+    sysinfo: Annotated[bool, typer.Option("--sysinfo", help="Only node sysinfo.",
+                                          rich_help_panel=TYPES)] = False,
+    job: Annotated[bool, typer.Option("--job", "--slurm-sacct", help="Only Slurm job records.",
+                                      rich_help_panel=TYPES)] = False,
+    partitions: Annotated[bool, typer.Option("--partitions",
+                                             help="Only cluster/partition records.",
+                                             rich_help_panel=TYPES)] = False,
+    skip_invalid: SkipInvalid = False,
+    rejects: Annotated[Path | None, typer.Option(
+        "--rejects", metavar="FILE",
+        help="Where --skip-invalid sets invalid records aside [default: FILE.rejected; "
+        "required for standard input].")] = None,
+    verbose: Verbose = False,
+) -> None:
+    """Append Sonar output to the data tree: each record to the file of its table, UTC
+    day and host.  All or nothing: one invalid record and nothing is written.  Adding the
+    same input again adds nothing.  Formats are recognised: old CSV samples, old sacct
+    CSV, old sysinfo JSON, new JSON-lines envelopes of any type."""
+    expect = _expected(sample, sysinfo, job, partitions)
+    if skip_invalid and not files and rejects is None:
+        raise UsageError("--skip-invalid on standard input needs --rejects FILE")
+    target = Target.of(data_dir, jobanalyzer_dir, cluster_name)
+    prepared = prepare(_read_inputs(files), target, expect)
+    for name, report in prepared.reports:
+        sys.stderr.write(f"sonalyze: {name}:{report.line}: {report.reason} (not stored)\n")
+    if prepared.rejected and not skip_invalid:
+        for name, r in prepared.rejected:
+            sys.stderr.write(f"sonalyze: {name}:{r.line}: {r.reason}\n")
+        inputs = len({name for name, _ in prepared.rejected})
+        raise SonalyzeError(f"nothing added: {len(prepared.rejected)} invalid record(s) in "
+                            f"{inputs} input(s); --skip-invalid adds the valid ones")  # fmt: skip
+    result = commit(prepared, target)
+    if prepared.rejected:
+        if rejects is not None:
+            write_rejects(rejects, prepared.rejected)
+        else:
+            for name in dict.fromkeys(n for n, _ in prepared.rejected):
+                write_rejects(Path(name + ".rejected"),
+                              [(n, r) for n, r in prepared.rejected if n == name])  # fmt: skip
+        sys.stderr.write(f"sonalyze: set aside {len(prepared.rejected)} invalid record(s)\n")
+    _report_repairs(result)
+    if verbose:
+        sys.stderr.write(_summary(result, prepared))
+
+
+@app.command("ingest")
+def ingest_cmd(
+    spool: Annotated[Path, typer.Argument(metavar="SPOOL_DIR", show_default=False,
+                                          help="Where collectors drop Sonar output files.")],
+    data_dir: o.DataDir = None,
+    jobanalyzer_dir: o.JobanalyzerDir = None,
+    cluster_name: o.Cluster = None,
+    skip_invalid: SkipInvalid = False,
+    min_age: Annotated[float, typer.Option(
+        "--min-age", metavar="SECONDS",
+        help="Leave files changed this recently for the next run.")] = 5.0,
+    verbose: Verbose = False,
+) -> None:
+    """Add every file in SPOOL_DIR to the tree, then move it to SPOOL_DIR/done/ (or to
+    rejected/, next to a .reason file).  For cron or a systemd timer: an overlapping run
+    finds the spool locked and exits at once.  Collectors should write `.name` or
+    `name.tmp` and rename it when complete."""
+    if min_age < 0:
+        raise UsageError("--min-age must not be negative")
+    target = Target.of(data_dir, jobanalyzer_dir, cluster_name)
+    run = ingest_spool(spool, target, skip_invalid=skip_invalid, min_age=min_age)
+    _report_repairs(run.appended)
+    for name in run.rejected:
+        sys.stderr.write(f"sonalyze: rejected {name}: see {spool / 'rejected' / name}.reason\n")
+    if verbose:
+        if run.busy:
+            sys.stderr.write(f"sonalyze: {spool} is being ingested by another run\n")
+        else:
+            sys.stderr.write(
+                f"sonalyze: {len(run.done)} file(s) done, {len(run.rejected)} rejected; "
+                f"added {run.appended.written} record(s) ({run.appended.duplicates} already "
+                f"present); {run.records_refused} refused, {run.reports} Sonar error report(s)\n"
+            )
+    if run.rejected:
+        raise SonalyzeError(f"{len(run.rejected)} file(s) rejected: see {spool / 'rejected'}")
