@@ -29,6 +29,7 @@ def verb_args(verb: str, tree: Path) -> list[str]:
         "load": ["load", *store, "--cluster", "alpha", *window, "--host", "a-gpu1"],
         "uptime": ["uptime", *store, "--cluster", "alpha", *window, "--interval", "5"],
         "metadata": ["metadata", *store, "--cluster", "alpha", *window, "--bounds"],
+        "status": ["status", *store, "--now", "2025-03-04"],
     }[verb]
 
 

@@ -1,20 +1,28 @@
-"""The commands that write: `add` (records from files or stdin) and `ingest` (a spool)."""
+"""Data intake: `add` (records from files or stdin), `ingest` (a spool) and `status`
+(whether data are flowing)."""
 
 from __future__ import annotations
 
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated
 
+import polars as pl
 import typer
 
 from sonalyze.cli import options as o
-from sonalyze.cli.commands import app
+from sonalyze.cli.commands import _printer, _store, app
+from sonalyze.cli.context import hosts_of, report_problems
 from sonalyze.errors import SonalyzeError, UsageError
 from sonalyze.tables.add import Prepared, Target, commit, prepare
 from sonalyze.tables.append import AppendResult
 from sonalyze.tables.rejects import write_rejects
+from sonalyze.tables.source import JobanalyzerStore
 from sonalyze.tables.spool import ingest_spool
+from sonalyze.tables.status import host_status
+from sonalyze.tables.window import Window, parse_duration, parse_time
+from sonalyze.verbs import status
 
 TYPES = "Record type (default: any; the format is recognised)"
 
@@ -30,6 +38,7 @@ SkipInvalid = Annotated[
                  "JSON lines with their reasons) instead of adding nothing."),
 ]  # fmt: skip
 Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="Say what was added, per run.")]
+
 
 
 def _expected(sample: bool, sysinfo: bool, job: bool, partitions: bool) -> str | None:
@@ -155,3 +164,58 @@ def ingest_cmd(
             )
     if run.rejected:
         raise SonalyzeError(f"{len(run.rejected)} file(s) rejected: see {spool / 'rejected'}")
+
+
+def _duration(text: str, option: str) -> timedelta:
+    seconds = parse_duration(text)
+    if seconds is None or seconds <= 0:
+        raise UsageError(f"Invalid {option} value {text!r}: give a duration such as 7d, 2h or 1h30m")
+    return timedelta(seconds=seconds)
+
+
+@app.command("status")
+def status_cmd(
+    data_dir: o.DataDir = None,
+    jobanalyzer_dir: o.JobanalyzerDir = None,
+    cluster_name: Annotated[str | None, typer.Option(
+        "--cluster", metavar="NAME",
+        help="Cluster name or alias (with --jobanalyzer-dir) [default: every cluster].",
+        rich_help_panel=o.DATA)] = None,
+    cache: o.CacheSize = None,
+    cache_dir: o.CacheDir = None,
+    host: o.Host = None,
+    lookback: Annotated[str, typer.Option(
+        "--lookback", metavar="DURATION",
+        help="How far back to look for each host's newest records.")] = "7d",
+    silent_after: Annotated[str, typer.Option(
+        "--silent-after", metavar="DURATION",
+        help="A host whose newest sample is older is silent (sysinfo: a day more).")] = "1h",
+    now: Annotated[str | None, typer.Option(
+        "--now", metavar="TIME", help="Measure against this time instead of the clock.")] = None,
+    by_host: Annotated[bool, typer.Option("--hosts", help="One row per host.")] = False,
+    fmt: o.Fmt = None,
+    query: o.Query = None,
+    verbose: o.Verbose = False,
+) -> None:
+    """Per cluster and table: the newest record, how far behind now it is, and the hosts
+    that have gone silent -- whether data are flowing."""
+    printer = _printer(status.INFO, fmt or ("fixed,per_host" if by_host else None), query)
+    if printer is None:
+        return
+    clock = datetime.now(UTC)
+    at = parse_time(now, now=clock, end_of_day=False, option="--now") if now else clock
+    window = Window(at - _duration(lookback, "--lookback"), at)
+    opts = status.StatusOptions(at, _duration(silent_after, "--silent-after"), by_host)
+    if jobanalyzer_dir is not None and cluster_name is None and data_dir is None:
+        clusters = [c for c in JobanalyzerStore(jobanalyzer_dir).cluster_names()
+                    if (jobanalyzer_dir / "data" / c).is_dir()]  # fmt: skip
+    else:
+        clusters = [cluster_name or ""]
+    frames = []
+    for name in clusters:
+        store = _store(data_dir, jobanalyzer_dir, name or None, None, None, cache, cache_dir)
+        label = store.cluster or (data_dir.name if data_dir else name)
+        rows = host_status(store, window, hosts_of(host))
+        frames.append(rows.with_columns(pl.lit(label).alias("cluster")))
+        report_problems(store, verbose)
+    printer.print(status.run(pl.concat(frames) if frames else pl.DataFrame(), opts))

@@ -34,6 +34,7 @@ def _verbs() -> tuple[VerbInfo, ...]:
         partitions,
         sacct,
         sample,
+        status,
         uptime,
     )
 
@@ -49,6 +50,7 @@ def _verbs() -> tuple[VerbInfo, ...]:
         load.INFO,
         uptime.INFO,
         metadata.INFO,
+        status.INFO,
     )
 
 
