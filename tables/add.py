@@ -9,6 +9,7 @@ appends what was prepared.  Callers decide what refusals mean: all or nothing
 from __future__ import annotations
 
 from bisect import bisect_right
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import accumulate
@@ -46,8 +47,7 @@ class Target:
         if data_dir is not None:
             if data_dir.exists() and not data_dir.is_dir():
                 raise DataSourceError(f"Data directory {data_dir} is not a directory")
-            data_dir.mkdir(mode=0o755, parents=True, exist_ok=True)
-            return cls(data_dir, None, cluster)
+            return cls(data_dir, None, cluster)  # created by the first commit
         store = JobanalyzerStore(jobanalyzer_dir)  # type: ignore[arg-type]
         return cls(store.root, store, store.resolve(cluster) if cluster else None)
 
@@ -149,8 +149,68 @@ def _rejected(r: Rejected, names: list[str], starts: list[int]) -> tuple[str, Re
     return names[i], Rejected(r.line - starts[i], r.reason, r.raw)
 
 
+CHUNK_BYTES = 128 << 20
+
+
+@dataclass(frozen=True)
+class Input:
+    """One input by name, with its size and a way to read it (files are read when needed)."""
+
+    name: str
+    size: int
+    read: Callable[[], bytes]
+
+
+def chunked(inputs: list[Input], limit: int) -> list[list[Input]]:
+    """Consecutive groups of inputs of about `limit` bytes (at least one input each)."""
+    chunks: list[list[Input]] = [[]]
+    size = 0
+    for item in inputs:
+        if chunks[-1] and size + item.size > limit:
+            chunks.append([])
+            size = 0
+        chunks[-1].append(item)
+        size += item.size
+    return [c for c in chunks if c]
+
+
+@dataclass
+class Outcome:
+    """What an `add` did: appended (if anything), refused, reported."""
+
+    appended: AppendResult = field(default_factory=AppendResult)
+    rejected: list[tuple[str, Rejected]] = field(default_factory=list)
+    reports: list[tuple[str, Problem]] = field(default_factory=list)
+
+
+def add_inputs(inputs: list[Input], target: Target, expect: str | None = None, *,
+               skip_invalid: bool = False, now: datetime | None = None) -> Outcome:  # fmt: skip
+    """All inputs as one batch: nothing is appended if any record is refused, unless
+    `skip_invalid`.  Inputs are prepared about `CHUNK_BYTES` at a time so memory stays
+    bounded: when there is more than one chunk, a first pass checks them all and a
+    second appends (checking twice, but never holding more than a chunk)."""
+    out = Outcome()
+    chunks = chunked(inputs, CHUNK_BYTES)
+    prepared: Prepared | None = None
+    for chunk in chunks:
+        prepared = prepare([(i.name, i.read()) for i in chunk], target, expect, now)
+        out.rejected += prepared.rejected
+        out.reports += prepared.reports
+    if out.rejected and not skip_invalid:
+        return out
+    if len(chunks) == 1 and prepared is not None:
+        out.appended = commit(prepared, target)
+        return out
+    for chunk in chunks:
+        out.appended.add(commit(prepare([(i.name, i.read()) for i in chunk], target, expect, now),
+                                target))  # fmt: skip
+    return out
+
+
 def commit(prepared: Prepared, target: Target) -> AppendResult:
     """Append the prepared records (each file once, under its lock)."""
     if not prepared.placed.height:
         return AppendResult()
+    if target.store is None:
+        target.base.mkdir(mode=0o755, parents=True, exist_ok=True)
     return append(target.base, prepared.placed)

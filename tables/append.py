@@ -97,7 +97,12 @@ def append(base: Path, placed: pl.DataFrame) -> AppendResult:
     groups = placed.group_by("path", maintain_order=True).agg("table", "format", "text", "key")
     for path, tables, formats, texts, keys in groups.sort("path").iter_rows():
         kind = kind_for(tables[0], formats[0])
-        result.add(_append_file(base, path, kind, texts, keys))
+        try:
+            result.add(_append_file(base, path, kind, texts, keys))
+        except DataSourceError:
+            raise
+        except OSError as e:  # disk full, permissions, a file system gone away
+            raise DataSourceError(f"Cannot append to {base}/{path}: {e.strerror}") from None
     return result
 
 

@@ -22,7 +22,7 @@ from pathlib import Path
 import polars as pl
 
 from sonalyze.errors import DataSourceError
-from sonalyze.tables.add import Target, commit, prepare
+from sonalyze.tables.add import Input, Target, chunked, commit, prepare
 from sonalyze.tables.append import AppendResult
 from sonalyze.tables.rejects import write_rejects
 
@@ -75,26 +75,14 @@ def _subdir(spool: Path, name: str) -> Path:
     return path
 
 
-def _chunks(paths: list[Path]) -> list[list[Path]]:
-    """Files in groups of about `BATCH_BYTES`, so memory stays bounded on a backlog."""
-    chunks: list[list[Path]] = [[]]
-    size = 0
-    for path in paths:
-        if chunks[-1] and size >= BATCH_BYTES:
-            chunks.append([])
-            size = 0
-        chunks[-1].append(path)
-        size += path.stat().st_size
-    return [c for c in chunks if c]
-
-
-def _ingest_files(paths: list[Path], target: Target, skip_invalid: bool, expect: str | None,
-                  done: Path, rejected: Path, run: SpoolRun) -> None:  # fmt: skip
+def _ingest_files(chunk: list[Input], spool: Path, target: Target, skip_invalid: bool,
+                  expect: str | None, done: Path, rejected: Path, run: SpoolRun) -> None:  # fmt: skip
     """One prepare for the group; each file is still all or nothing on its own."""
     try:
-        inputs = [(p.name, p.read_bytes()) for p in paths]
+        inputs = [(i.name, i.read()) for i in chunk]
     except OSError as e:
         raise DataSourceError(f"Cannot read {e.filename}: {e.strerror}") from None
+    paths = [spool / i.name for i in chunk]
     prepared = prepare(inputs, target, expect)
     run.reports += len(prepared.reports)
     run.records_refused += len(prepared.rejected)
@@ -135,8 +123,9 @@ def ingest_spool(spool: Path, target: Target, *, skip_invalid: bool = False,
             run.busy = True
             return run
         done, rejected = _subdir(spool, "done"), _subdir(spool, "rejected")
-        for chunk in _chunks(_waiting(spool, min_age, time.time())):
-            _ingest_files(chunk, target, skip_invalid, expect, done, rejected, run)
+        ready = [Input(p.name, p.stat().st_size, p.read_bytes) for p in _waiting(spool, min_age, time.time())]
+        for chunk in chunked(ready, BATCH_BYTES):
+            _ingest_files(chunk, spool, target, skip_invalid, expect, done, rejected, run)
     finally:
         os.close(lock)
     return run

@@ -351,3 +351,58 @@ def test_a_killed_writer_loses_only_its_unfinished_batch_and_a_rerun_completes_i
         final += [int(x.split(",pid=")[1]) for x in g.read_text().splitlines()]
     expected = [100000 + b * 10 + k for b in range(last + 2) for k in range(3)]
     assert sorted(final) == expected
+
+
+def test_binary_garbage_is_refused_line_by_line_and_creates_nothing(cli, tmp_path) -> None:
+    inp = tmp_path / "core.gz"
+    inp.write_bytes(b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03\xff\xfe\n\x00\x01\x02garbage\n")
+    result = cli(["add", "--data-dir", tmp_path / "tree", inp])
+    assert result.code == 1
+    assert f"{inp}:1: invalid UTF-8" in result.err and f"{inp}:2: " in result.err
+    assert not (tmp_path / "tree").exists()  # a refused batch leaves no trace
+
+
+def test_empty_input_adds_nothing_and_succeeds(cli, tmp_path) -> None:
+    inp = tmp_path / "empty.csv"
+    inp.write_bytes(b"\n\n")
+    result = cli(["add", "--data-dir", tmp_path / "tree", "-v", inp])
+    assert result.code == 0 and "added 0 record(s)" in result.err
+
+
+def test_inputs_larger_than_a_chunk_are_still_all_or_nothing(cli, tmp_path, monkeypatch) -> None:
+    import sonalyze.tables.add as add_module
+
+    monkeypatch.setattr(add_module, "CHUNK_BYTES", 100)  # every input its own chunk
+    calls = []
+    real_prepare = add_module.prepare
+    monkeypatch.setattr(add_module, "prepare", lambda inputs, *a: calls.append(len(inputs))
+                        or real_prepare(inputs, *a))  # fmt: skip
+    good = [tmp_path / f"g{i}.csv" for i in range(3)]
+    for i, g in enumerate(good):
+        g.write_text(sample_lines(f"n{i}", range(1, 3)))
+    bad = tmp_path / "z.csv"
+    bad.write_text("v=0.7.0,time=never,host=n9,user=u,cmd=c\n")
+    refused = cli(["add", "--data-dir", tmp_path / "tree", *good, bad])
+    assert refused.code == 1 and not (tmp_path / "tree").exists()  # the last chunk failed: none written
+    assert calls == [1, 1, 1, 1]  # checked one at a time, never appended
+    calls.clear()
+    assert cli(["add", "--data-dir", tmp_path / "tree", *good]).code == 0
+    assert calls == [1, 1, 1] * 2  # a checking pass, then an appending pass
+    assert sorted(tree_files(tmp_path / "tree")) == [f"2025/03/03/n{i}.csv" for i in range(3)]
+
+
+def test_a_failed_write_is_one_clear_error(cli, tmp_path, monkeypatch) -> None:
+    import errno
+
+    import sonalyze.tables.append as append_module
+
+    def full(fd: int, payload: bytes) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(append_module, "_write_all", full)
+    inp = tmp_path / "in.csv"
+    inp.write_text(sample_lines("n1", range(1, 2)))
+    result = cli(["add", "--data-dir", tmp_path / "tree", inp])
+    assert result.code == 1
+    assert result.err == (f"sonalyze: error: Cannot append to {tmp_path / 'tree'}/2025/03/03/n1.csv: "
+                          "No space left on device\n")  # fmt: skip

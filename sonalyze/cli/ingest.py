@@ -15,7 +15,7 @@ from sonalyze.cli import options as o
 from sonalyze.cli.commands import _printer, _store, app
 from sonalyze.cli.context import hosts_of, report_problems
 from sonalyze.errors import SonalyzeError, UsageError
-from sonalyze.tables.add import Prepared, Target, commit, prepare
+from sonalyze.tables.add import Input, Target, add_inputs
 from sonalyze.tables.append import AppendResult
 from sonalyze.tables.rejects import write_rejects
 from sonalyze.tables.source import JobanalyzerStore
@@ -49,26 +49,37 @@ def _expected(sample: bool, sysinfo: bool, job: bool, partitions: bool) -> str |
     return chosen[0] if chosen else None
 
 
-def _read_inputs(files: list[Path] | None) -> list[tuple[str, bytes]]:
+def _inputs(files: list[Path] | None) -> list[Input]:
     if not files:
-        return [("<stdin>", sys.stdin.buffer.read())]
+        data = sys.stdin.buffer.read()
+        return [Input("<stdin>", len(data), lambda: data)]
     inputs = []
     for path in files:
         try:
-            inputs.append((str(path), path.read_bytes()))
+            if path.is_dir():
+                raise SonalyzeError(f"Input {path} is a directory")
+            inputs.append(Input(str(path), path.stat().st_size, _reader(path)))
         except FileNotFoundError:
             raise SonalyzeError(f"No such input file: {path}") from None
-        except IsADirectoryError:
-            raise SonalyzeError(f"Input {path} is a directory") from None
         except PermissionError:
             raise SonalyzeError(f"Cannot read {path}: permission denied") from None
     return inputs
 
 
-def _summary(result: AppendResult, prepared: Prepared) -> str:
+def _reader(path: Path):
+    def read() -> bytes:
+        try:
+            return path.read_bytes()
+        except OSError as e:
+            raise SonalyzeError(f"Cannot read {path}: {e.strerror}") from None
+
+    return read
+
+
+def _summary(result: AppendResult, refused: int) -> str:
     return (f"sonalyze: added {result.written} record(s) to {len(result.paths)} file(s) "
             f"({result.duplicates} already present, {result.created} file(s) created); "
-            f"{len(prepared.rejected)} refused\n")  # fmt: skip
+            f"{refused} refused\n")  # fmt: skip
 
 
 def _report_repairs(result: AppendResult) -> None:
@@ -106,27 +117,26 @@ def add_cmd(
     if skip_invalid and not files and rejects is None:
         raise UsageError("--skip-invalid on standard input needs --rejects FILE")
     target = Target.of(data_dir, jobanalyzer_dir, cluster_name)
-    prepared = prepare(_read_inputs(files), target, expect)
-    for name, report in prepared.reports:
+    outcome = add_inputs(_inputs(files), target, expect, skip_invalid=skip_invalid)
+    for name, report in outcome.reports:
         sys.stderr.write(f"sonalyze: {name}:{report.line}: {report.reason} (not stored)\n")
-    if prepared.rejected and not skip_invalid:
-        for name, r in prepared.rejected:
+    if outcome.rejected and not skip_invalid:
+        for name, r in outcome.rejected:
             sys.stderr.write(f"sonalyze: {name}:{r.line}: {r.reason}\n")
-        inputs = len({name for name, _ in prepared.rejected})
-        raise SonalyzeError(f"nothing added: {len(prepared.rejected)} invalid record(s) in "
+        inputs = len({name for name, _ in outcome.rejected})
+        raise SonalyzeError(f"nothing added: {len(outcome.rejected)} invalid record(s) in "
                             f"{inputs} input(s); --skip-invalid adds the valid ones")  # fmt: skip
-    result = commit(prepared, target)
-    if prepared.rejected:
+    if outcome.rejected:
         if rejects is not None:
-            write_rejects(rejects, prepared.rejected)
+            write_rejects(rejects, outcome.rejected)
         else:
-            for name in dict.fromkeys(n for n, _ in prepared.rejected):
+            for name in dict.fromkeys(n for n, _ in outcome.rejected):
                 write_rejects(Path(name + ".rejected"),
-                              [(n, r) for n, r in prepared.rejected if n == name])  # fmt: skip
-        sys.stderr.write(f"sonalyze: set aside {len(prepared.rejected)} invalid record(s)\n")
-    _report_repairs(result)
+                              [(n, r) for n, r in outcome.rejected if n == name])  # fmt: skip
+        sys.stderr.write(f"sonalyze: set aside {len(outcome.rejected)} invalid record(s)\n")
+    _report_repairs(outcome.appended)
     if verbose:
-        sys.stderr.write(_summary(result, prepared))
+        sys.stderr.write(_summary(outcome.appended, len(outcome.rejected)))
 
 
 @app.command("ingest")
