@@ -113,6 +113,8 @@ def _raw_lines(data: bytes) -> list[bytes]:
 
 def _unreadable(data: bytes, problems: list[Problem]) -> list[Rejected]:
     """Rejections for problems found before any record could be built (few lines)."""
+    if not problems:
+        return []
     raw = _raw_lines(data)
     return [Rejected(p.line, p.reason, raw[p.line - 1] if p.line else b"") for p in problems]
 
