@@ -104,7 +104,8 @@ def parse_job_json(data: bytes) -> Parsed:
         _time("end_time").alias("end"),
         pl.col("ElapsedRaw").fill_null(0).alias("elapsed_raw"),
         pl.col("suspend_time").fill_null(0).alias("suspended"),
-        _extended("time_limit").alias("timelimit_raw"),
+        # COMPAT(sacct-json-timelimit): minutes, as the format says; Go takes them as seconds.
+        (_extended("time_limit") * 60).alias("timelimit_raw"),
         pl.col("exit_code").fill_null(0),
         pl.col("requested_cpus").fill_null(0).alias("req_cpus"),
         pl.col("requested_node_count").fill_null(0).alias("req_nodes"),

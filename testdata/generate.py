@@ -7,8 +7,12 @@ config per cluster) and `data/<cluster>/YYYY/MM/DD/` files.  `alpha` uses the
 old formats (free-CSV samples with local-time +01:00 stamps, concatenated
 sysinfo JSON, `slurm-sacct.csv`); `beta` uses the new JSON-lines envelopes
 (UTC stamps).  Jobs are scheduled first, then samples and Slurm records are
-derived from the same schedule, so the tables agree with each other.  The
-output depends only on the arguments.
+derived from the same schedule, so the tables agree with each other: a
+job's CPU time in Slurm is what its processes' counters add up to, and its
+memory high-water mark is what its processes' resident memory sums to at
+the sample half-way through it.  `OUTDIR/truth.csv` records each job's
+allocation and true CPU seconds and peak memory, to check efficiency
+figures against.  The output depends only on the arguments.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ LOCAL = timezone(timedelta(hours=1))
 USERS = ["alice", "bob", "carol", "dave", "erin"]
 ACCOUNTS = {"alice": "proj1", "bob": "proj1", "carol": "proj2", "dave": "proj2", "erin": "proj3"}
 COMMANDS = ["python", "pmemd.cuda", "gmx_mpi", "R", "julia", "bwa"]
+PEAK_SHARES = (0.15, 0.4, 0.7, 0.95)
 
 
 @dataclass
@@ -50,6 +55,28 @@ class Job:
     state: str
     load: float  # fraction of the allocated cores kept busy
     pids: list[int] = field(default_factory=list)
+
+    @property
+    def elapsed(self) -> int:
+        return int((self.end - self.start).total_seconds())
+
+    @property
+    def user_cpu(self) -> int:
+        return int(self.elapsed * self.cpus * self.load)
+
+    @property
+    def system_cpu(self) -> int:
+        return self.user_cpu % 60
+
+    @property
+    def peak_kib(self) -> int:
+        """The job's true memory high-water mark: a share of its allocation."""
+        return int(self.mem_gib * 1048576 * PEAK_SHARES[self.id % len(PEAK_SHARES)])
+
+    @property
+    def peak_time(self) -> datetime:
+        """Memory peaks half-way through the job."""
+        return self.start + (self.end - self.start) / 2
 
 
 def make_nodes(cluster: str, count: int) -> list[Node]:
@@ -105,14 +132,19 @@ def running(jobs: list[Job], node: Node, t: datetime) -> list[Job]:
     return [j for j in jobs if j.node is node and j.start <= t < j.end]
 
 
-def proc_figures(rng: random.Random, job: Job, t: datetime, k: int) -> dict:
+def proc_figures(rng: random.Random, job: Job, t: datetime, k: int, interval: timedelta) -> dict:
     elapsed = (t - job.start).total_seconds()
     share = job.cpus * job.load / len(job.cmds)
     cpu_pct = round(100 * share * rng.uniform(0.8, 1.0), 1)
+    # Between half and 90% of the peak, except at the sample where memory peaks: the
+    # processes' sum then equals the job's true peak (to a KiB per process).
+    level = 0.5 + 0.8 * (rng.uniform(0.1, 0.6) - 0.1)
+    if job.peak_time <= t < job.peak_time + interval:
+        level = 1.0
     return {
         "cpu_pct": cpu_pct,
         "cputime": int(elapsed * share),
-        "rss_kib": int(job.mem_gib * 1024 * 1024 * rng.uniform(0.1, 0.6) / len(job.cmds)),
+        "rss_kib": int(job.peak_kib * level / len(job.cmds)),
         "vm_kib": int(job.mem_gib * 1024 * 1024 * 0.8 / len(job.cmds)),
         "gpu_pct": round(rng.uniform(0, 95), 1) if job.gpus and k == 0 else 0.0,
         "gpumem_pct": round(rng.uniform(5, 60), 1) if job.gpus and k == 0 else 0.0,
@@ -124,7 +156,8 @@ def proc_figures(rng: random.Random, job: Job, t: datetime, k: int) -> dict:
 # Old formats (alpha)
 
 
-def old_sample_lines(rng: random.Random, jobs: list[Job], node: Node, t: datetime) -> list[str]:
+def old_sample_lines(rng: random.Random, jobs: list[Job], node: Node, t: datetime,
+                     interval: timedelta) -> list[str]:
     stamp = t.astimezone(LOCAL).isoformat()
     head = f"v=0.11.1,time={stamp},host={node.name},cores={node.cores},memtotalkib={node.mem_gib * 1048576}"
     active = running(jobs, node, t)
@@ -133,7 +166,7 @@ def old_sample_lines(rng: random.Random, jobs: list[Job], node: Node, t: datetim
     lines = []
     for job in active:
         for k, (cmd, pid) in enumerate(zip(job.cmds, job.pids, strict=True)):
-            f = proc_figures(rng, job, t, k)
+            f = proc_figures(rng, job, t, k, interval)
             gpus = ",".join(map(str, job.gpus)) if job.gpus else "none"
             gpu_field = f'"gpus={gpus}"' if "," in gpus else f"gpus={gpus}"
             line = (f"{head},user={job.user},pid={pid},ppid=1,job={job.id},cmd={cmd},"
@@ -168,8 +201,7 @@ def slurm_elapsed(seconds: int) -> str:
 
 
 def old_sacct_lines(job: Job) -> list[str]:
-    elapsed = int((job.end - job.start).total_seconds())
-    used = int(elapsed * job.cpus * job.load)
+    elapsed, used, system = job.elapsed, job.user_cpu, job.system_cpu
     tres = f"billing={job.cpus},cpu={job.cpus},mem={job.mem_gib}G,node=1"
     if job.gpus:
         tres += f",gres/gpu:a100={len(job.gpus)},gres/gpu={len(job.gpus)}"
@@ -183,13 +215,14 @@ def old_sacct_lines(job: Job) -> list[str]:
             f"Start={stamp['Start']},End={stamp['End']},Submit={stamp['Submit']},"
             f"ElapsedRaw={elapsed},ExitCode={exit_code},ReqCPUS={job.cpus},ReqNodes=1,"
             f"ReqMem={job.mem_gib}G,TimelimitRaw={int(elapsed / 60 * 1.5) + 10},"
-            f"UserCPU={slurm_elapsed(used)},SystemCPU=00:00:{used % 60:02d},"
+            f"UserCPU={slurm_elapsed(used)},SystemCPU=00:00:{system:02d},"
             f"NodeList={job.node.name},Partition={'gpu' if job.gpus else 'normal'},"
             f'"AllocTRES={tres}"')  # fmt: skip
     batch = (f"v=0.1.0,JobID={job.id}.batch,JobIDRaw={job.id}.batch,Account={ACCOUNTS[job.user]},"
              f"JobName=batch,State={job.state},Start={stamp['Start']},End={stamp['End']},"
-             f"ElapsedRaw={elapsed},MaxRSS={job.mem_gib * 1024 * 1024 // 3}K,"
-             f"UserCPU={slurm_elapsed(used)},NodeList={job.node.name}")  # fmt: skip
+             f"ElapsedRaw={elapsed},MaxRSS={job.peak_kib}K,"
+             f"UserCPU={slurm_elapsed(used)},SystemCPU=00:00:{system:02d},"
+             f"NodeList={job.node.name}")  # fmt: skip
     return [main, batch]
 
 
@@ -201,13 +234,14 @@ def iso(t: datetime) -> str:
     return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def new_sample(rng: random.Random, jobs: list[Job], node: Node, t: datetime, cluster: str) -> str:
+def new_sample(rng: random.Random, jobs: list[Job], node: Node, t: datetime, cluster: str,
+               interval: timedelta) -> str:
     elapsed_boot = int((t - START).total_seconds()) + 86400
     jobs_out = []
     for job in running(jobs, node, t):
         procs = []
         for k, (cmd, pid) in enumerate(zip(job.cmds, job.pids, strict=True)):
-            f = proc_figures(rng, job, t, k)
+            f = proc_figures(rng, job, t, k, interval)
             p = {"resident_memory": f["rss_kib"], "virtual_memory": f["vm_kib"], "cmd": cmd,
                  "pid": pid, "ppid": 1, "cpu_avg": f["cpu_pct"], "cpu_time": f["cputime"]}  # fmt: skip
             if job.gpus and k == 0:
@@ -253,25 +287,24 @@ def new_sysinfo(node: Node, t: datetime, cluster: str) -> str:
 def new_jobs_line(jobs: list[Job], t: datetime, cluster: str) -> str:
     out = []
     for job in jobs:
-        elapsed = int((job.end - job.start).total_seconds())
-        used = int(elapsed * job.cpus * job.load)
+        elapsed, used, system = job.elapsed, job.user_cpu, job.system_cpu
         tres = f"billing={job.cpus},cpu={job.cpus},mem={job.mem_gib}G,node=1"
         if job.gpus:
             tres += f",gres/gpu={len(job.gpus)}"
         base = {"job_id": job.id, "job_name": f"job{job.id}", "account": ACCOUNTS[job.user],
                 "submit_time": iso(job.start - timedelta(minutes=3)),
                 "start_time": iso(job.start), "end_time": iso(job.end),
-                "time_limit": int(elapsed * 1.5) + 2, "partition": "gpu" if job.gpus else "normal",
+                "time_limit": int(elapsed / 60 * 1.5) + 12, "partition": "gpu" if job.gpus else "normal",
                 "nodes": [job.node.name], "allocated_resources": tres,
                 "requested_cpus": job.cpus, "requested_node_count": 1,
                 "requested_memory_per_node": job.mem_gib * 1048576}  # fmt: skip
         out.append(base | {"job_state": job.state, "user_name": job.user,
                            "exit_code": 0 if job.state == "COMPLETED" else 1,
-                           "sacct": {"UserCPU": used, "SystemCPU": used // 50,
+                           "sacct": {"UserCPU": used, "SystemCPU": system,
                                      "ElapsedRaw": elapsed}})  # fmt: skip
         out.append(base | {"job_step": "batch", "job_state": job.state,
-                           "sacct": {"MaxRSS": job.mem_gib * 1048576 // 3, "UserCPU": used,
-                                     "ElapsedRaw": elapsed}})  # fmt: skip
+                           "sacct": {"MaxRSS": job.peak_kib, "UserCPU": used,
+                                     "SystemCPU": system, "ElapsedRaw": elapsed}})  # fmt: skip
     attrs = {"time": iso(t), "cluster": cluster, "slurm_jobs": out}
     return json.dumps({"meta": {"producer": "sonar", "version": "0.16.0"},
                        "data": {"type": "job", "attributes": attrs}}, separators=(",", ":"))
@@ -313,6 +346,8 @@ def generate(out: Path, nodes_per_cluster: int, days: int, seed: int, interval: 
     """Write the tree (see the module docstring)."""
     rng = random.Random(seed)
     times = sample_times(days, interval)
+    step = timedelta(minutes=interval)
+    truth = ["cluster,job,cpus,mem_kib,elapsed_s,cpu_s,peak_kib,gpus"]
     clusters = {"alpha": "old", "beta": "new"}
     for cluster, fmt in clusters.items():
         if fmt not in formats:
@@ -324,10 +359,10 @@ def generate(out: Path, nodes_per_cluster: int, days: int, seed: int, interval: 
             for node in nodes:
                 d = day_dir(out, cluster, t)
                 if fmt == "old":
-                    write_lines(d / f"{node.name}.csv", old_sample_lines(rng, jobs, node, t))
+                    write_lines(d / f"{node.name}.csv", old_sample_lines(rng, jobs, node, t, step))
                 else:
                     write_lines(d / f"0+sample-{node.name}.json",
-                                [new_sample(rng, jobs, node, t, cluster)])
+                                [new_sample(rng, jobs, node, t, cluster, step)])
         for day in range(days):
             t = START + timedelta(days=day, hours=6, minutes=17)
             d = day_dir(out, cluster, t)
@@ -349,6 +384,10 @@ def generate(out: Path, nodes_per_cluster: int, days: int, seed: int, interval: 
                 if done:
                     write_lines(day_dir(out, cluster, t) / "0+job-slurm.json",
                                 [new_jobs_line(done, t, cluster)])
+        truth += [f"{cluster},{j.id},{j.cpus},{j.mem_gib * 1048576},{j.elapsed},"
+                  f"{j.user_cpu + j.system_cpu},{j.peak_kib},{len(j.gpus)}" for j in jobs]
+    # What the jobs really used, for checking efficiency figures (not part of any tree format).
+    (out / "truth.csv").write_text("\n".join(truth) + "\n")
     conf = out / "cluster-config"
     conf.mkdir(parents=True, exist_ok=True)
     aliases = [{"alias": "a", "value": "alpha"}, {"alias": "b", "value": "beta"}]

@@ -54,14 +54,14 @@ def test_csv_bad_values_drop_their_record_only() -> None:
 
 def test_json_jobs_map_extended_values_and_sacct_block() -> None:
     job = {"job_id": 9, "job_state": "COMPLETED", "user_name": "ann", "account": "p",
-           "start_time": "2025-03-03T10:00:00Z", "end_time": "", "time_limit": 3602,
+           "start_time": "2025-03-03T10:00:00Z", "end_time": "", "time_limit": 62,
            "priority": 1, "nodes": ["c1-[1-2]", "gpu-3"], "requested_cpus": 4,
            "allocated_resources": "cpu=4,gres/gpu=1", "requested_memory_per_node": 1024,
            "sacct": {"UserCPU": 100, "MaxRSS": 77, "ElapsedRaw": 3600}}  # fmt: skip
     line = json.dumps({"meta": {"version": "0.16.0"}, "data": {"type": "job", "attributes": {
         "time": "2025-03-03T12:00:00Z", "cluster": "c", "slurm_jobs": [job]}}})  # fmt: skip
     row = parse_job_json(line.encode()).frame.row(0, named=True)
-    assert row["timelimit_raw"] == 3600 and row["priority"] == 0
+    assert row["timelimit_raw"] == 3600 and row["priority"] == 0  # 60 minutes, in seconds
     assert row["end"] is None and row["node_list"] == "c1-[1-2],gpu-3"
     assert (row["user_cpu"], row["max_rss_kib"], row["elapsed_raw"]) == (100, 77, 3600)
     assert row["req_gpus"] == "*=1" and row["array_job_id"] is None
