@@ -52,15 +52,24 @@ def field_table(info: VerbInfo) -> str:
 PLAIN_COMMANDS = ("top", "add", "ingest")
 
 
+def _extra_tables() -> dict[str, list[tuple[str, VerbInfo]]]:
+    from sonalyze.verbs import efficiency
+
+    return {"efficiency": [("Summary fields (`--summary --by KEY`)", efficiency.SUMMARY_INFO)]}
+
+
 def generated(name: str, info: VerbInfo | None) -> str:
     """The generated half of one page."""
     text = f"{MARKER}\n\n## `sonalyze {name} --help`\n\n```\n{help_text(name)}```\n"
     if info is None:
         return text
-    return text + (
+    text += (
         f"\n## Fields (`--fmt`)\n\nDefault: `{','.join(info.fields.groups[info.fields.default])}`"
         f", printed as {info.default_format}.\n\n{field_table(info)}"
     )
+    for title, extra in _extra_tables().get(name, []):
+        text += f"\n## {title}\n\n{field_table(extra)}"
+    return text
 
 
 def page(name: str) -> Path:

@@ -30,6 +30,7 @@ def verb_args(verb: str, tree: Path) -> list[str]:
         "uptime": ["uptime", *store, "--cluster", "alpha", *window, "--interval", "5"],
         "metadata": ["metadata", *store, "--cluster", "alpha", *window, "--bounds"],
         "status": ["status", *store, "--now", "2025-03-04"],
+        "efficiency": ["efficiency", *store, "--cluster", "alpha", *window, "--now", "2025-03-06"],
     }[verb]
 
 

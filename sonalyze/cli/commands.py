@@ -392,7 +392,8 @@ def long_option_names(group: object) -> set[str]:
 
 
 
-# The sample-derived verbs register themselves on `app`.
+# The other command modules (sample-derived verbs, data intake, efficiency) register
+# themselves on `app`.
 from sonalyze.cli import derived as _derived  # noqa: E402,F401
-from sonalyze.cli import ingest as _ingest  # noqa: E402,F401
 from sonalyze.cli import efficiency as _efficiency  # noqa: E402,F401
+from sonalyze.cli import ingest as _ingest  # noqa: E402,F401

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
@@ -18,7 +19,7 @@ from sonalyze.cli.samples import (
     with_options,
 )
 from sonalyze.errors import UsageError
-from sonalyze.streams.merge import merge_streams
+from sonalyze.streams.merge import Merged, merge_streams
 from sonalyze.tables.scans import scan_sacct
 from sonalyze.tables.source import FileListSource, JobanalyzerStore
 from sonalyze.tables.window import Window, parse_duration, parse_time
@@ -74,12 +75,26 @@ def efficiency_cmd(
     at = parse_time(now, now=clock, end_of_day=False, option="--now") if now else clock
     run = Invocation(options)
     opts = eff.EfficiencyOptions(at, interval * 60 if interval else None, _thresholds(run, threshold))
-    rows = eff.run(_slurm_jobs(run), _sonar_usage(run), opts)
+    streams, merged = _sonar(run)
+    rows = eff.run(_slurm_jobs(run), eff.sonar_usage(merged), opts)
     rows = _select(rows, run.window, user, account, partition, state, job, runtime)
     if summary:
         rows = eff.summarize(rows, by)
-    printer.print(rows)
+    if job and not summary and options["fmt"] is None and rows.height == 1:
+        sys.stdout.write(_card(rows.row(0, named=True), streams, merged))
+    else:
+        printer.print(rows)
     run.finish()
+
+
+def _card(row: dict, streams: pl.DataFrame, merged: Merged) -> str:
+    """The single-job card, with the job's profile and per-node figures from the samples."""
+    found = merged.groups.filter(pl.col("job") == row["job_id"])["grp"]
+    if not found.len():
+        return eff.card(row, pl.DataFrame({"cores": []}), pl.DataFrame(
+            schema={"host": pl.String, "cores_mean": pl.Float64, "mem_peak_gb": pl.Float64}))
+    profile, per_node = eff.job_profile(merged.steps, streams, found[0], row["job_id"])
+    return eff.card(row, profile, per_node)
 
 
 def _thresholds(run: Invocation, overrides: list[str] | None) -> eff.Thresholds:
@@ -109,14 +124,16 @@ def _slurm_jobs(run: Invocation) -> pl.DataFrame:
     return eff.slurm_jobs(scan_sacct(run.store, later).collect())
 
 
-def _sonar_usage(run: Invocation) -> pl.DataFrame:
+def _sonar(run: Invocation) -> tuple[pl.DataFrame, Merged]:
+    """The selected process streams, and the streams merged per job across hosts."""
     selection = select_records(
         user=None, exclude_user=None, job=None, exclude_job=None, command=None,
         exclude_command=None, exclude_system_jobs=False, all_users_by_default=True,
         exclude_system_commands=True, exclude_heartbeat=True,
         config_excluded_users=config_excluded(run.store),
     )  # fmt: skip
-    return eff.sonar_usage(merge_streams(run.streams(selection), "job"))
+    streams = run.streams(selection)
+    return streams, merge_streams(streams, "job")
 
 
 def _select(rows: pl.DataFrame, window: Window | None, user, account, partition, state, job,

@@ -27,6 +27,7 @@ def _verbs() -> tuple[VerbInfo, ...]:
     from sonalyze.verbs import (
         cluster,
         config,
+        efficiency,
         jobs,
         load,
         metadata,
@@ -51,6 +52,7 @@ def _verbs() -> tuple[VerbInfo, ...]:
         uptime.INFO,
         metadata.INFO,
         status.INFO,
+        efficiency.INFO,
     )
 
 

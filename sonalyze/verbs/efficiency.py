@@ -501,3 +501,101 @@ def summarize(rows: pl.DataFrame, by: str) -> pl.DataFrame:
     )  # fmt: skip
     return out.sort(["idle_core_h", "idle_gpu_h", by], descending=[True, True, False],
                     nulls_last=True)  # fmt: skip
+
+
+_BLOCKS = " ▁▂▃▄▅▆▇█"
+
+
+def _meter(percent: float | None, width: int = 20) -> str:
+    if percent is None:
+        return "[" + "?" * width + "]      ?"
+    filled = max(0, min(width, round(width * percent / 100)))
+    return f"[{'#' * filled}{'-' * (width - filled)}] {percent:5.1f}%"
+
+
+def sparkline(values: list[float], top: float | None = None, width: int = 60) -> str:
+    """Values as block characters, scaled to `top` (default: their maximum); at most
+    `width` characters (later values are averaged into earlier cells when longer)."""
+    if not values:
+        return ""
+    if len(values) > width:
+        per = len(values) / width
+        values = [sum(values[int(i * per):int((i + 1) * per)] or [0])
+                  / max(1, len(values[int(i * per):int((i + 1) * per)])) for i in range(width)]
+    scale = top or max(values) or 1.0
+    # Anything above zero shows, however small next to the scale.
+    return "".join(_BLOCKS[max(int(v > 0), min(8, round(8 * v / scale)))] for v in values)
+
+
+def card(job: dict, profile: pl.DataFrame, per_node: pl.DataFrame) -> str:
+    """One job as a card: meters, per-node figures, a profile of cores busy, flags, advice.
+
+    `job` is a row of `run`; `profile` has the job's `cores` per sample time;
+    `per_node` has host, cores_mean, mem_peak_gb.
+    """
+    def num(key: str, digits: int = 1) -> str:
+        value = job.get(key)
+        return "?" if value is None else f"{value:.{digits}f}"
+
+    limit = job.get("limit_s")
+    limit_text = f"of a {_hm(limit)} limit" if limit else "with no time limit"
+    hosts = ",".join(job.get("hosts") or []) or "?"
+    lines = [
+        f"Job {job['job']}  {job.get('user') or '?'}  {job.get('account') or '?'}  "
+        f"{job.get('partition') or '?'}  {job.get('state') or '?'}",
+        f"  {_stamp(job.get('start'))} .. {_stamp(job.get('end')) or 'now'}  "
+        f"{_hm(job.get('elapsed_s'))} {limit_text}  on {hosts}",
+        f"  CPU     {_meter(job.get('cpu_eff'))}  {num('cores_mean')} of {job.get('cpus') or '?'} "
+        f"cores busy on average (p95 {num('cores_p95')}, peak {num('cores_peak')}); "
+        f"{num('cpu_used_h', 2)} of {num('core_h', 2)} core-hours used",
+        f"  Memory  {_meter(job.get('mem_eff'))}  {num('mem_peak_gb')} of {num('mem_gb')} GiB at "
+        f"peak (median {num('mem_median_gb')})",
+    ]  # fmt: skip
+    if job.get("gpus"):
+        lines.append(f"  GPU     {_meter(job.get('gpu_eff'))}  {job['gpus']} card(s), "
+                     f"{job.get('idle_gpus') if job.get('idle_gpus') is not None else '?'} never "
+                     f"busy; {num('gpu_mem_peak_gb')} GiB GPU memory at peak")  # fmt: skip
+    lines.append(f"  Time    {_meter(job.get('time_eff'))}  of the limit")
+    if profile.height:
+        top = job.get("cpus")
+        lines.append(f"  Cores busy per sample, of {top or '?'}: "
+                     f"{sparkline(profile['cores'].to_list(), top)}")
+    for host, cores, mem in per_node.select("host", "cores_mean", "mem_peak_gb").iter_rows():
+        lines.append(f"  Node {host}: {cores:.1f} cores busy on average, {mem:.1f} GiB at peak")
+    lines.append(f"  Flags   {', '.join(job.get('flags') or []) or 'none'}")
+    advice = [a for a in (job.get("advice") or "").split("; ") if a]
+    if advice:
+        lines.append("  Advice  " + "\n          ".join(advice))
+    elif job.get("quality") != "ok":
+        lines.append("  Advice  none: too little evidence")
+    lines.append(f"  Evidence: {job.get('samples') or 0} samples, coverage "
+                 f"{num('coverage', 2)}, quality {job.get('quality')}; CPU time from "
+                 f"{job.get('cpu_source') or 'nowhere'}")  # fmt: skip
+    return "\n".join(lines) + "\n"
+
+
+def _hm(seconds: float | None) -> str:
+    if seconds is None:
+        return "?"
+    minutes = int(round(seconds / 60))
+    return f"{minutes // 60}h{minutes % 60:02d}m"
+
+
+def _stamp(value: datetime | None) -> str:
+    return value.strftime("%Y-%m-%dT%H:%MZ") if value is not None else ""
+
+
+def job_profile(steps: pl.DataFrame, streams: pl.DataFrame, grp: int, job_id: int
+                ) -> tuple[pl.DataFrame, pl.DataFrame]:  # fmt: skip
+    """A job's cores busy per merged step, and per node its mean cores and memory peak."""
+    profile = steps.filter(pl.col("grp") == grp).sort("t").select(
+        (pl.col("cpu_util_pct").cast(pl.Float64) / 100).alias("cores"))
+    per_node = (
+        streams.filter(pl.col("job") == job_id)
+        .group_by("host", "t").agg(pl.col("cpu_util_pct").sum(), pl.col("rssanon_kib").sum())
+        .group_by("host").agg(
+            (pl.col("cpu_util_pct").cast(pl.Float64).mean() / 100).alias("cores_mean"),
+            (pl.col("rssanon_kib").max().cast(pl.Float64) / _KIB_PER_GIB).alias("mem_peak_gb"))
+        .sort("host")
+    )  # fmt: skip
+    return profile, per_node
