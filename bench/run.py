@@ -57,6 +57,7 @@ def scenarios(days: int) -> list[Scenario]:
             Scenario(f"uptime-{d}d", ("uptime", "--interval", "5"), d, "sample"),
             Scenario(f"sacct-{d}d", ("sacct", "--fmt=csv,default"), d, "sacct"),
             Scenario(f"node-{d}d", ("node",), d, "sysinfo"),
+            Scenario(f"efficiency-{d}d", ("efficiency",), d, "sample"),
         ]
     out += [
         Scenario(f"parse-{days}d-warm", ("sample", "--fmt=csv,all"), days, "sample", warm=True),
@@ -66,6 +67,7 @@ def scenarios(days: int) -> list[Scenario]:
         Scenario(f"load-{days}d-warm", ("load",), days, "sample", warm=True),
         Scenario(f"uptime-{days}d-warm", ("uptime", "--interval", "5"), days, "sample",
                  warm=True),  # fmt: skip
+        Scenario(f"efficiency-{days}d-warm", ("efficiency",), days, "sample", warm=True),
     ]
     return out
 

@@ -90,6 +90,9 @@ def tree(tmp_path_factory) -> Path:
         for card, pid in enumerate((41, 42, 43)):
             samples.append(sample(t, "n5", 104, pid, 300 * k, 2 * GIB, gpus=str(card), gpu_pct=80))
         samples.append(sample(t, "n6", 107, 71, 300 * k, GIB))
+        # Outside Slurm, 3 cores busy on job 102's node from 10:30 on.
+        if k >= 6:
+            samples.append(sample(t, "n4", 0, 99, 900 * (k - 6), GIB, cpu=300))
     inputs = root / "in"
     inputs.mkdir()
     (inputs / "sacct.csv").write_text(jobs)
@@ -164,6 +167,13 @@ def test_oom_and_timeout_are_flagged(cli, tree) -> None:
     assert "timeout" in found["109"]["flags"].split(",")
 
 
+def test_non_slurm_processes_hogging_a_node(cli, tree) -> None:
+    found = rows(cli, tree)
+    assert "non_slurm_hog" in found["102"]["flags"].split(",")
+    assert "non_slurm_hog" not in found["100"]["flags"]
+    assert "non_slurm_hog" not in rows(cli, tree, "--threshold", "hog_cores=4")["102"]["flags"]
+
+
 def test_selection_by_job_state_and_runtime(cli, tree) -> None:
     assert list(rows(cli, tree, "-j", "104,108")) == ["104", "108"]
     assert list(rows(cli, tree, "--state", "timeout")) == ["109"]
@@ -235,3 +245,20 @@ def test_single_job_card(cli, tree) -> None:
     assert "Node n5: 3.0 cores busy on average, 6.0 GiB at peak" in result.out
     assert "  Flags   idle_gpus\n" in result.out  # three busy cores of four is fine
     assert lines[-1] == "  Evidence: 12 samples, coverage 1.00, quality ok; CPU time from sacct"
+
+
+def test_colour_only_marks_cells_and_keeps_alignment() -> None:
+    from sonalyze.output.colour import GREEN, RED, RESET, colourize, percent_rule
+
+    text = "job  cpu_eff  flags\n1    5        low_cpu\n22   80\n"
+    out = colourize(text, {"cpu_eff": percent_rule(25, 50)})
+    assert out.splitlines()[1] == f"1    {RED}5{RESET}        low_cpu"
+    assert out.splitlines()[2] == f"22   {GREEN}80{RESET}"
+    plain = out.replace(RED, "").replace(GREEN, "").replace(RESET, "")
+    assert plain == text
+
+
+def test_no_colour_when_piped(cli, tree) -> None:
+    result = cli(["efficiency", "--data-dir", tree, "-f", "2025-03-03", "-t", "2025-03-03",
+                  "--now", "2025-03-03T12:00:00Z"])  # fmt: skip
+    assert "\x1b[" not in result.out and result.out.startswith("job")

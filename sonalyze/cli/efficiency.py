@@ -13,12 +13,12 @@ from sonalyze.cli.commands import _printer, app
 from sonalyze.cli.context import split_values
 from sonalyze.cli.samples import (
     Invocation,
-    config_excluded,
     select_records,
     shared_parameters,
     with_options,
 )
 from sonalyze.errors import UsageError
+from sonalyze.output import colour
 from sonalyze.streams.merge import Merged, merge_streams
 from sonalyze.tables.scans import scan_sacct
 from sonalyze.tables.source import FileListSource, JobanalyzerStore
@@ -76,15 +76,31 @@ def efficiency_cmd(
     run = Invocation(options)
     opts = eff.EfficiencyOptions(at, interval * 60 if interval else None, _thresholds(run, threshold))
     streams, merged = _sonar(run)
-    rows = eff.run(_slurm_jobs(run), eff.sonar_usage(merged), opts)
+    hogs = eff.hog_samples(streams, opts.thresholds.hog_cores)
+    rows = eff.run(_slurm_jobs(run), eff.sonar_usage(merged), opts, hogs)
     rows = _select(rows, run.window, user, account, partition, state, job, runtime)
     if summary:
         rows = eff.summarize(rows, by)
     if job and not summary and options["fmt"] is None and rows.height == 1:
         sys.stdout.write(_card(rows.row(0, named=True), streams, merged))
     else:
-        printer.print(rows)
+        text = printer.text(printer.query(rows))
+        if printer.opts.format == "fixed" and colour.wanted(sys.stdout):
+            text = colour.colourize(text, _colour_rules(opts.thresholds))
+        sys.stdout.write(text)
     run.finish()
+
+
+def _colour_rules(t: eff.Thresholds) -> dict[str, colour.Rule]:
+    """Red for waste, yellow for poor use or memory near the limit, green for good use."""
+    use = colour.percent_rule(t.low_cpu, 50)
+    flagged: colour.Rule = lambda cell: colour.YELLOW  # noqa: E731 - any flag is worth a look
+    return {"cpu_eff": use, "CPUEff": use, "gpu_eff": use, "GPUEff": use,
+            "time_eff": colour.percent_rule(t.low_time, 50),
+            "TimeEff": colour.percent_rule(t.low_time, 50),
+            "mem_eff": colour.percent_rule(t.low_mem, 50, t.near_mem),
+            "MemEff": colour.percent_rule(t.low_mem, 50, t.near_mem),
+            "flags": flagged, "Flags": flagged}  # fmt: skip
 
 
 def _card(row: dict, streams: pl.DataFrame, merged: Merged) -> str:
@@ -126,11 +142,12 @@ def _slurm_jobs(run: Invocation) -> pl.DataFrame:
 
 def _sonar(run: Invocation) -> tuple[pl.DataFrame, Merged]:
     """The selected process streams, and the streams merged per job across hosts."""
+    # Every user's processes: root's and other system users' too, which may be what
+    # keeps a job's node busy outside Slurm (job 0).
     selection = select_records(
-        user=None, exclude_user=None, job=None, exclude_job=None, command=None,
+        user=["-"], exclude_user=None, job=None, exclude_job=None, command=None,
         exclude_command=None, exclude_system_jobs=False, all_users_by_default=True,
         exclude_system_commands=True, exclude_heartbeat=True,
-        config_excluded_users=config_excluded(run.store),
     )  # fmt: skip
     streams = run.streams(selection)
     return streams, merge_streams(streams, "job")

@@ -42,6 +42,7 @@ class Thresholds:
     min_limit_h: float = 1.0
     short_min: float = 5.0  # run time below this
     sparse: float = 0.5  # coverage below this: too few samples for advice
+    hog_cores: float = 2.0  # non-Slurm processes busy on this many cores of a job's node
     mem_headroom: float = 1.2  # advice: memory = peak x this
     time_headroom: float = 1.2  # advice: time = p95 of similar jobs x this
 
@@ -280,8 +281,40 @@ def sampling_interval(sonar: pl.DataFrame) -> int:
     return int(round(gaps)) if gaps else DEFAULT_INTERVAL_S
 
 
-def run(slurm: pl.DataFrame, sonar: pl.DataFrame, opts: EfficiencyOptions) -> pl.DataFrame:
-    """One row per job: allocation, use, efficiencies, waste, quality, flags, advice."""
+def hog_samples(streams: pl.DataFrame, cores: float) -> pl.DataFrame:
+    """(host, t) where processes outside Slurm (job 0) kept at least `cores` cores busy."""
+    return (
+        streams.filter(pl.col("job") == 0)
+        .group_by("host", "t").agg(pl.col("cpu_util_pct").cast(pl.Float64).sum())
+        .filter(pl.col("cpu_util_pct") >= 100 * cores)
+        .select("host", "t")
+    )  # fmt: skip
+
+
+def _hogged(rows: pl.DataFrame, hogs: pl.DataFrame) -> pl.Series:
+    """Per row, whether a hog sample lies on one of its hosts within its run."""
+    if not hogs.height or not rows.height:
+        return pl.Series("hogged", [False] * rows.height)
+    spans = rows.with_row_index("_row").select(
+        "_row", pl.col("hosts").alias("host"),
+        pl.coalesce(pl.col("start").dt.epoch("s"), pl.col("t_first")).alias("_from"),
+        pl.coalesce(pl.col("end").dt.epoch("s"), pl.col("t_last"), pl.lit(2**62)).alias("_to"),
+    ).explode("host")  # fmt: skip
+    hit = (
+        spans.join(hogs, on="host")
+        .filter(pl.col("t").is_between(pl.col("_from"), pl.col("_to")))
+        .select("_row").unique()
+    )
+    return rows.with_row_index("_row").select(
+        pl.col("_row").is_in(hit["_row"].implode()).alias("hogged"))["hogged"]
+
+
+def run(slurm: pl.DataFrame, sonar: pl.DataFrame, opts: EfficiencyOptions,
+        hogs: pl.DataFrame | None = None) -> pl.DataFrame:  # fmt: skip
+    """One row per job: allocation, use, efficiencies, waste, quality, flags, advice.
+
+    `hogs` (from `hog_samples`) are the sample times at which non-Slurm processes
+    kept a node busy."""
     t = opts.thresholds
     now = pl.lit(opts.now)
     interval = opts.interval_s or sampling_interval(sonar)
@@ -343,7 +376,9 @@ def run(slurm: pl.DataFrame, sonar: pl.DataFrame, opts: EfficiencyOptions) -> pl
         .when(pl.col("coverage") < t.sparse).then(pl.lit("sparse"))
         .otherwise(pl.lit("ok")).alias("quality"),
     )  # fmt: skip
-    rows = _flag(rows, t).with_columns(
+    rows = rows.with_columns(
+        _hogged(rows, hogs if hogs is not None else pl.DataFrame()).alias("_hogged"))
+    rows = _flag(rows, t).drop("_hogged").with_columns(
         pl.col("cpu_used_h").is_not_null().alias("has_cpu"),
         pl.col("mem_peak_gb").is_not_null().alias("has_mem"),
         pl.col("limit_s").is_not_null().alias("has_limit"),
@@ -382,6 +417,7 @@ def _flag(rows: pl.DataFrame, t: Thresholds) -> pl.DataFrame:
         "idle_gpus": (pl.col("gpu_pct_mean") > 0) & (pl.col("idle_gpus") > 0),
         "time_overrequested": state.str.starts_with("COMPLETED") & (pl.col("time_eff") < t.low_time)
         & (pl.col("limit_s") >= t.min_limit_h * 3600),
+        "non_slurm_hog": pl.col("_hogged"),
     }  # fmt: skip
     flagged = [pl.when(expr.fill_null(False)).then(pl.lit(name)) for name, expr in checks.items()]
     return rows.with_columns(pl.concat_list(flagged).list.drop_nulls().alias("flags"))
