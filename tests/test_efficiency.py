@@ -28,7 +28,7 @@ def step(job: str, max_rss: str, user_cpu: str = "00:00:00") -> str:
 
 def sample(t: str, host: str, job: int, pid: int, cputime: int, rss_kib: int, *,
            cpu: float = 100.0, gpus: str = "", gpu_pct: float = 0.0) -> str:  # fmt: skip
-    gpu = f",gpus={gpus},gpu%={gpu_pct}" if gpus else ""
+    gpu = f",gpus={gpus},gpu%={gpu_pct},gpukib={10 * GIB}" if gpus else ""
     return (f"v=0.7.0,time=2025-03-03T{t}:00Z,host={host},user=ann,cmd=app,job={job},pid={pid},"
             f"cpu%={cpu},cputime_sec={cputime},rssanonkib={rss_kib}{gpu}\n")
 
@@ -97,9 +97,13 @@ def tree(tmp_path_factory) -> Path:
     inputs.mkdir()
     (inputs / "sacct.csv").write_text(jobs)
     (inputs / "samples.csv").write_text("".join(samples))
+    (inputs / "sysinfo.json").write_text(json.dumps({  # n5: four cards of 40 GiB
+        "version": "0.11.1", "timestamp": "2025-03-03T06:00:00Z", "hostname": "n5",
+        "description": "2x16 (hyperthreaded) AMD EPYC 7543, 256 GiB, 4x NVIDIA A100 @ 40GiB",
+        "cpu_cores": 64, "mem_gb": 256, "gpu_cards": 4, "gpumem_gb": 160}) + "\n")
     from conftest import run_cli
 
-    added = run_cli(["add", "--data-dir", root / "tree", inputs / "sacct.csv", inputs / "samples.csv"])
+    added = run_cli(["add", "--data-dir", root / "tree", *sorted(inputs.iterdir())])
     assert added.code == 0, added.err
     return root / "tree"
 
@@ -140,6 +144,8 @@ def test_four_gpus_one_idle(cli, tree) -> None:
     job = rows(cli, tree)["104"]
     assert (job["gpus"], job["gpu_eff"], job["idle_gpus"], job["gpu_h"]) == ("4", "60", "1", "4")
     assert job["idle_gpu_h"] == "1.6" and "idle_gpus" in job["flags"].split(",")
+    # Three processes of 10 GiB on four cards of 40 GiB.
+    assert (job["gpu_mem_peak_gb"], job["gpu_mem_eff"]) == ("30", "18.8")
 
 
 def test_job_shorter_than_a_sample_interval(cli, tree) -> None:

@@ -77,7 +77,8 @@ def efficiency_cmd(
     opts = eff.EfficiencyOptions(at, interval * 60 if interval else None, _thresholds(run, threshold))
     streams, merged = _sonar(run)
     hogs = eff.hog_samples(streams, opts.thresholds.hog_cores)
-    rows = eff.run(_slurm_jobs(run), eff.sonar_usage(merged), opts, hogs)
+    usage = eff.sonar_usage(merged).join(_card_memory(run, merged), on="job_id", how="left")
+    rows = eff.run(_slurm_jobs(run), usage, opts, hogs)
     rows = _select(rows, run.window, user, account, partition, state, job, runtime)
     if summary:
         rows = eff.summarize(rows, by)
@@ -111,6 +112,20 @@ def _card(row: dict, streams: pl.DataFrame, merged: Merged) -> str:
             schema={"host": pl.String, "cores_mean": pl.Float64, "mem_peak_gb": pl.Float64}))
     profile, per_node = eff.job_profile(merged.steps, streams, found[0], row["job_id"])
     return eff.card(row, profile, per_node)
+
+
+def _card_memory(run: Invocation, merged: Merged) -> pl.DataFrame:
+    """Per job, the memory of one GPU card of its nodes (the smallest), from sysinfo or
+    the cluster config at the job's first sample; jobs on nodes without GPUs are left out."""
+    groups = merged.groups.filter(pl.col("job") > 0)
+    if not groups.height:
+        return pl.DataFrame(schema={"job_id": pl.UInt64, "card_gb": pl.Float64})
+    queries = groups.select(pl.col("job").cast(pl.UInt64).alias("job_id"), pl.col("hosts").alias("host"),
+                            pl.col("t_first").alias("t")).explode("host")  # fmt: skip
+    found = run.capacity_at(queries).filter(
+        pl.col("known") & (pl.col("gpu_cards") > 0) & (pl.col("gpumem_gb") > 0))
+    return found.group_by("job_id").agg(
+        (pl.col("gpumem_gb").cast(pl.Float64) / pl.col("gpu_cards")).min().alias("card_gb"))
 
 
 def _thresholds(run: Invocation, overrides: list[str] | None) -> eff.Thresholds:

@@ -127,6 +127,8 @@ FIELDS = FieldTable(
           present="has_gpu_use"),
         F("gpu_mem_peak_gb", "f64", "gpu_mem_peak_gb", "GPU memory peak, GiB", (),
           present="has_gpu_use"),
+        F("gpu_mem_eff", "f64", "gpu_mem_eff", "GPU memory peak / memory of the allocated "
+          "cards, percent", (), present="has_gpu_mem"),
         F("idle_core_h", "f64", "idle_core_h", "Core-hours allocated and not used", (),
           present="has_cpu"),
         F("unused_mem_gb_h", "f64", "unused_mem_gb_h", "GiB-hours allocated above the peak", (),
@@ -152,7 +154,7 @@ FIELDS = FieldTable(
                 "core_h", "gpu_h", "mem_gb_h", "billing_h", "cpu_used_h", "cpu_source",
                 "cpu_eff", "cores_mean", "cores_p75", "cores_p95", "cores_peak", "mem_peak_gb",
                 "mem_median_gb", "mem_p95_gb", "mem_eff", "time_eff", "gpu_eff", "idle_gpus",
-                "gpu_mem_peak_gb", "idle_core_h", "unused_mem_gb_h", "idle_gpu_h", "samples",
+                "gpu_mem_peak_gb", "gpu_mem_eff", "idle_core_h", "unused_mem_gb_h", "idle_gpu_h", "samples",
                 "coverage", "quality", "flags", "advice"),
     },
 )  # fmt: skip
@@ -318,6 +320,8 @@ def run(slurm: pl.DataFrame, sonar: pl.DataFrame, opts: EfficiencyOptions,
     t = opts.thresholds
     now = pl.lit(opts.now)
     interval = opts.interval_s or sampling_interval(sonar)
+    if "card_gb" not in sonar.columns:
+        sonar = sonar.with_columns(pl.lit(None, pl.Float64).alias("card_gb"))
     rows = slurm.join(sonar, on="job_id", how="full", coalesce=True).with_columns(
         pl.col("slurm_elapsed_s").is_not_null().alias("has_sacct"),
         (pl.col("samples").fill_null(0) > 0).alias("has_sonar"),
@@ -360,6 +364,10 @@ def run(slurm: pl.DataFrame, sonar: pl.DataFrame, opts: EfficiencyOptions,
         .then((pl.col("gpus").cast(pl.Int64) - pl.col("cards_busy").cast(pl.Int64)).clip(0))
         .alias("idle_gpus"),
         (pl.col("gpu_kib_peak") / _KIB_PER_GIB).alias("gpu_mem_peak_gb"),
+        pl.when((pl.col("gpus") > 0) & pl.col("has_sonar"))
+        .then(100 * pl.col("gpu_kib_peak") / _KIB_PER_GIB
+              / (pl.col("gpus").cast(pl.Float64) * pl.col("card_gb")))
+        .alias("gpu_mem_eff"),
         (pl.col("mem_median_kib") / _KIB_PER_GIB).alias("mem_median_gb"),
         (pl.col("mem_p95_kib") / _KIB_PER_GIB).alias("mem_p95_gb"),
         pl.col("samples").fill_null(0),
@@ -383,13 +391,14 @@ def run(slurm: pl.DataFrame, sonar: pl.DataFrame, opts: EfficiencyOptions,
         pl.col("mem_peak_gb").is_not_null().alias("has_mem"),
         pl.col("limit_s").is_not_null().alias("has_limit"),
         pl.col("gpu_eff").is_not_null().alias("has_gpu_use"),
+        pl.col("gpu_mem_eff").is_not_null().alias("has_gpu_mem"),
     )
     rows = _advise(rows, t)
     rounded = {c: 2 for c in ("core_h", "gpu_h", "mem_gb_h", "billing_h", "cpu_used_h",
                               "idle_core_h", "unused_mem_gb_h", "idle_gpu_h", "mem_gb",
                               "mem_peak_gb", "mem_median_gb", "mem_p95_gb", "gpu_mem_peak_gb",
                               "cores_mean", "cores_p75", "cores_p95", "cores_peak", "coverage")}
-    rounded |= {c: 1 for c in ("cpu_eff", "mem_eff", "time_eff", "gpu_eff")}
+    rounded |= {c: 1 for c in ("cpu_eff", "mem_eff", "time_eff", "gpu_eff", "gpu_mem_eff")}
     return rows.with_columns(
         *(pl.col(c).round(d) for c, d in rounded.items()),
         pl.col("elapsed_s").round(0).cast(pl.Int64),
@@ -590,7 +599,8 @@ def card(job: dict, profile: pl.DataFrame, per_node: pl.DataFrame) -> str:
     if job.get("gpus"):
         lines.append(f"  GPU     {_meter(job.get('gpu_eff'))}  {job['gpus']} card(s), "
                      f"{job.get('idle_gpus') if job.get('idle_gpus') is not None else '?'} never "
-                     f"busy; {num('gpu_mem_peak_gb')} GiB GPU memory at peak")  # fmt: skip
+                     f"busy; {num('gpu_mem_peak_gb')} GiB GPU memory at peak "
+                     f"({num('gpu_mem_eff')}% of the cards')")  # fmt: skip
     lines.append(f"  Time    {_meter(job.get('time_eff'))}  of the limit")
     if profile.height:
         top = job.get("cpus")
