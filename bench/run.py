@@ -58,6 +58,7 @@ def scenarios(days: int) -> list[Scenario]:
             Scenario(f"sacct-{d}d", ("sacct", "--fmt=csv,default"), d, "sacct"),
             Scenario(f"node-{d}d", ("node",), d, "sysinfo"),
             Scenario(f"efficiency-{d}d", ("efficiency",), d, "sample"),
+            Scenario(f"usage-month-{d}d", ("usage", "--period", "month"), d, "sample"),
         ]
     out += [
         Scenario(f"parse-{days}d-warm", ("sample", "--fmt=csv,all"), days, "sample", warm=True),

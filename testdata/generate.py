@@ -347,7 +347,7 @@ def generate(out: Path, nodes_per_cluster: int, days: int, seed: int, interval: 
     rng = random.Random(seed)
     times = sample_times(days, interval)
     step = timedelta(minutes=interval)
-    truth = ["cluster,job,cpus,mem_kib,elapsed_s,cpu_s,peak_kib,gpus"]
+    truth = ["cluster,job,account,start,cpus,mem_kib,elapsed_s,cpu_s,peak_kib,gpus"]
     clusters = {"alpha": "old", "beta": "new"}
     for cluster, fmt in clusters.items():
         if fmt not in formats:
@@ -384,7 +384,8 @@ def generate(out: Path, nodes_per_cluster: int, days: int, seed: int, interval: 
                 if done:
                     write_lines(day_dir(out, cluster, t) / "0+job-slurm.json",
                                 [new_jobs_line(done, t, cluster)])
-        truth += [f"{cluster},{j.id},{j.cpus},{j.mem_gib * 1048576},{j.elapsed},"
+        truth += [f"{cluster},{j.id},{ACCOUNTS[j.user]},{iso(j.start)},{j.cpus},"
+                  f"{j.mem_gib * 1048576},{j.elapsed},"
                   f"{j.user_cpu + j.system_cpu},{j.peak_kib},{len(j.gpus)}" for j in jobs]
     # What the jobs really used, for checking efficiency figures (not part of any tree format).
     (out / "truth.csv").write_text("\n".join(truth) + "\n")

@@ -31,6 +31,7 @@ def verb_args(verb: str, tree: Path) -> list[str]:
         "metadata": ["metadata", *store, "--cluster", "alpha", *window, "--bounds"],
         "status": ["status", *store, "--now", "2025-03-04"],
         "efficiency": ["efficiency", *store, "--cluster", "alpha", *window, "--now", "2025-03-06"],
+        "usage": ["usage", *store, "--cluster", "alpha", *window, "--now", "2025-03-06"],
     }[verb]
 
 

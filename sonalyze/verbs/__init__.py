@@ -37,6 +37,7 @@ def _verbs() -> tuple[VerbInfo, ...]:
         sample,
         status,
         uptime,
+        usage,
     )
 
     return (
@@ -53,6 +54,7 @@ def _verbs() -> tuple[VerbInfo, ...]:
         metadata.INFO,
         status.INFO,
         efficiency.INFO,
+        usage.INFO,
     )
 
 

@@ -216,6 +216,7 @@ def slurm_jobs(sacct: pl.DataFrame) -> pl.DataFrame:
         pl.coalesce(_tres("cpu"), pl.col("req_cpus")).alias("cpus"),
         pl.coalesce(_tres_mem_kib(), pl.col("req_mem_kib").cast(pl.Float64)).alias("mem_kib"),
         _tres("gres/gpu").fill_null(0).alias("gpus"),
+        pl.col("alloc_tres").str.extract(r"gres/gpu:([^=,]+)=", 1).fill_null("").alias("gpu_type"),
         pl.coalesce(_tres("node"), pl.col("req_nodes")).alias("nodes"),
         pl.coalesce(_tres("billing"), _tres("cpu"), pl.col("req_cpus")).alias("billing"),
         cpu_s.alias("slurm_cpu_s"),
@@ -229,7 +230,8 @@ _SLURM_SCHEMA: dict[str, pl.DataType] = {
     "partition": pl.String(), "state": pl.String(), "job_name": pl.String(),
     "start": pl.Datetime("us", "UTC"), "end": pl.Datetime("us", "UTC"), "node_list": pl.String(),
     "slurm_elapsed_s": pl.Float64(), "suspended_s": pl.Float64(), "limit_s": pl.Float64(),
-    "cpus": pl.UInt64(), "mem_kib": pl.Float64(), "gpus": pl.UInt64(), "nodes": pl.UInt64(),
+    "cpus": pl.UInt64(), "mem_kib": pl.Float64(), "gpus": pl.UInt64(), "gpu_type": pl.String(),
+    "nodes": pl.UInt64(),
     "billing": pl.UInt64(), "slurm_cpu_s": pl.Float64(), "slurm_mem_kib": pl.Float64(),
 }  # fmt: skip
 

@@ -1,0 +1,92 @@
+"""The `usage` command: allocated (and used) resource-hours per period and grouping."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+import polars as pl
+import typer
+
+from sonalyze.cli.commands import _printer, app
+from sonalyze.cli.context import split_values
+from sonalyze.cli.samples import Invocation, select_records, shared_parameters, with_options
+from sonalyze.errors import UsageError
+from sonalyze.streams.merge import merge_streams
+from sonalyze.tables.scans import scan_sacct
+from sonalyze.tables.source import FileListSource
+from sonalyze.tables.window import Window, parse_time
+from sonalyze.verbs import efficiency as eff
+from sonalyze.verbs import usage
+
+REPORT = "Report"
+SELECT = "Job selection"
+# Job records are filed by the day the job ended: a job that ran in the window
+# may have its record up to this long after it.
+RECORD_LOOKAHEAD = timedelta(days=31)
+
+_BEFORE, _AFTER = shared_parameters(records=False)
+
+
+@app.command("usage")
+@with_options(_BEFORE, _AFTER)
+def usage_cmd(
+    by: Annotated[str, typer.Option(metavar="KEYS", help="Group by these, comma-separated: cluster, account, user, partition, gpu_type.", rich_help_panel=REPORT)] = "account",
+    period: Annotated[str, typer.Option(metavar="PERIOD", help="day, week (ISO, from Monday), month, quarter, year, or none (the whole window).", rich_help_panel=REPORT)] = "day",
+    prorate: Annotated[bool, typer.Option("--prorate", help="Spread each job over the periods its run overlaps (the default; sreport's way).", rich_help_panel=REPORT)] = False,
+    attribute: Annotated[str | None, typer.Option(metavar="end|start", help="Charge each job whole to the period it ended (or started) in.", rich_help_panel=REPORT)] = None,
+    units: Annotated[str, typer.Option(metavar="UNITS", help="hours, minutes, or percent of the period's total.", rich_help_panel=REPORT)] = "hours",
+    now: Annotated[str | None, typer.Option(metavar="TIME", help="Count running jobs up to this time instead of the clock.", rich_help_panel=REPORT)] = None,
+    user: Annotated[list[str] | None, typer.Option("--user", "-u", metavar="VALUE", help="Only these users' jobs (repeatable).", rich_help_panel=SELECT)] = None,
+    account: Annotated[list[str] | None, typer.Option(metavar="VALUE", help="Only these accounts (repeatable).", rich_help_panel=SELECT)] = None,
+    partition: Annotated[list[str] | None, typer.Option(metavar="VALUE", help="Only these partitions (repeatable).", rich_help_panel=SELECT)] = None,
+    **options: Any,
+) -> None:
+    """Core-, GPU-, node-, memory- and billing-hours allocated per period and per
+    cluster, account, user, partition or GPU type, as sreport counts them; and from
+    the samples the hours the cores and GPUs were busy."""  # fmt: skip
+    keys = split_values([by])
+    for key in keys:
+        if key not in usage.KEYS:
+            raise UsageError(f"Invalid --by key {key!r}: one of {', '.join(usage.KEYS)}")
+    fmt = options["fmt"]
+    if fmt is None or fmt.lower() in ("fixed", "csv", "csvnamed", "json", "awk"):
+        # The grouping keys belong in the default columns.
+        fmt = f"{fmt + ',' if fmt else ''}period_start,{by},jobs_running,core_h,gpu_h,billing_h,cpu_used_h,cpu_eff_w,share"
+    printer = _printer(usage.INFO, fmt, options["query"])
+    if printer is None:
+        return
+    if prorate and attribute:
+        raise UsageError("--prorate and --attribute exclude each other")
+    if attribute not in (None, "end", "start"):
+        raise UsageError(f"Invalid --attribute {attribute!r}: end or start")
+    run = Invocation(options)
+    if run.window is None or isinstance(run.store.source, FileListSource):
+        raise UsageError("usage needs a data tree (--data-dir or --jobanalyzer-dir) and a window")
+    clock = datetime.now(UTC).replace(microsecond=0)
+    at = parse_time(now, now=clock, end_of_day=False, option="--now") if now else clock
+    opts = usage.UsageOptions(
+        start=run.window.start, end=run.window.end, now=at,
+        by=tuple(keys), period=None if period == "none" else period,
+        mode=attribute or "overlap", units=units,
+    )  # fmt: skip
+    later = Window(run.window.start, run.window.end + RECORD_LOOKAHEAD)
+    jobs = eff.slurm_jobs(scan_sacct(run.store, later).collect()).with_columns(
+        pl.lit(run.store.cluster or "").alias("cluster"))
+    for column, values in (("user", user), ("account", account), ("partition", partition)):
+        if values:
+            jobs = jobs.filter(pl.col(column).is_in(split_values(values)))
+    runs = usage.job_runs(jobs, at)
+    printer.print(usage.charge(runs, _busy(run, opts), opts))
+    run.finish()
+
+
+def _busy(run: Invocation, opts: usage.UsageOptions) -> pl.DataFrame:
+    selection = select_records(
+        user=["-"], exclude_user=None, job=None, exclude_job=None, command=None,
+        exclude_command=None, exclude_system_jobs=False, all_users_by_default=True,
+        exclude_system_commands=True, exclude_heartbeat=True,
+    )  # fmt: skip
+    merged = merge_streams(run.streams(selection), "job")
+    interval = eff.sampling_interval(eff.sonar_usage(merged))
+    return usage.sample_busy(merged.steps, merged.groups, interval, opts)

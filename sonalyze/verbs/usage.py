@@ -1,0 +1,224 @@
+"""`usage`: what was allocated (and, from the samples, used) per period and per cluster,
+account, user, partition or GPU type -- core-, GPU-, node-, memory- and
+billing-hours, as sreport and XDMoD count them.
+
+A job's run is [start, end) with end the job's end, or for a job still
+running `now` but never past start + time limit (a job whose last record says
+RUNNING cannot have run longer than its limit).  Its allocation is spread
+over the periods its run overlaps (`overlap`, the default), or charged whole
+to the period it ended or started in (`end`, `start`).  Suspended time is
+removed in proportion.  Formulas in docs/usage.md.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import polars as pl
+
+from sonalyze.errors import UsageError
+from sonalyze.output.fields import Field, FieldTable
+from sonalyze.verbs import VerbInfo
+
+KEYS = ("cluster", "account", "user", "partition", "gpu_type")
+PERIODS = {"day": "1d", "week": "1w", "month": "1mo", "quarter": "1q", "year": "1y"}
+MODES = ("overlap", "end", "start")
+UNITS = ("hours", "minutes", "percent")
+AMOUNTS = ("core_h", "gpu_h", "node_h", "mem_gb_h", "billing_h", "cpu_used_h", "idle_core_h",
+           "gpu_busy_h")  # fmt: skip
+
+F = Field
+FIELDS = FieldTable(
+    (
+        F("period_start", "date", "period_start", "First day of the period (ISO date, UTC)", ()),
+        *(F(k, "str", k, f"The job's {k.replace('_', ' ')}", ()) for k in KEYS),
+        F("jobs_started", "uint", "jobs_started", "Jobs that started in the period", ()),
+        F("jobs_ended", "uint", "jobs_ended", "Jobs that ended in the period", ()),
+        F("jobs_running", "uint", "jobs_running", "Jobs that ran in the period at all", ()),
+        F("core_h", "f64", "core_h", "Core-hours allocated (cpus x hours)", ()),
+        F("gpu_h", "f64", "gpu_h", "GPU-hours allocated", ()),
+        F("node_h", "f64", "node_h", "Node-hours allocated", ()),
+        F("mem_gb_h", "f64", "mem_gb_h", "GiB-hours of memory allocated", ()),
+        F("billing_h", "f64", "billing_h", "Billing units x hours", ()),
+        F("cpu_used_h", "f64", "cpu_used_h", "Core-hours busy, from the samples in the period", ()),
+        F("idle_core_h", "f64", "idle_core_h", "core_h - cpu_used_h for jobs with samples", ()),
+        F("gpu_busy_h", "f64", "gpu_busy_h", "GPU-hours busy (utilisation x time), from the samples",
+          ()),
+        F("cpu_eff_w", "f64", "cpu_eff_w", "cpu_used_h / core_h of the jobs with samples, percent",
+          (), present="has_samples"),
+        F("share", "f64", "share", "core_h as a percentage of the period's total core_h", ()),
+    ),
+    groups={
+        "default": ("period_start", "jobs_running", "core_h", "gpu_h", "billing_h", "cpu_used_h",
+                    "cpu_eff_w", "share"),
+        "all": ("period_start", *KEYS, "jobs_started", "jobs_ended", "jobs_running", *AMOUNTS,
+                "cpu_eff_w", "share"),
+    },
+)  # fmt: skip
+
+INFO = VerbInfo("usage", (), "Core-, GPU-, node-, memory- and billing-hours per period and "
+                "per cluster, account, user, partition or GPU type.", FIELDS)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class UsageOptions:
+    """The window, grouping, period, attribution mode, units and the time `now`."""
+
+    start: datetime
+    end: datetime
+    now: datetime
+    by: tuple[str, ...] = ("account",)
+    period: str | None = "day"
+    mode: str = "overlap"
+    units: str = "hours"
+
+    def __post_init__(self) -> None:
+        for key in self.by:
+            if key not in KEYS:
+                raise UsageError(f"Invalid --by key {key!r}: one of {', '.join(KEYS)}")
+        if self.period is not None and self.period not in PERIODS:
+            raise UsageError(f"Invalid --period {self.period!r}: one of {', '.join(PERIODS)}, none")
+        if self.mode not in MODES:
+            raise UsageError(f"Invalid attribution {self.mode!r}: one of {', '.join(MODES)}")
+        if self.units not in UNITS:
+            raise UsageError(f"Invalid --units {self.units!r}: one of {', '.join(UNITS)}")
+
+
+def job_runs(jobs: pl.DataFrame, now: datetime) -> pl.DataFrame:
+    """Each job's run [run_start, run_end) and the share of it not suspended.
+
+    `jobs` is `efficiency.slurm_jobs` output plus `cluster`."""
+    limit_end = pl.col("start") + pl.duration(seconds=pl.col("limit_s").fill_null(float("inf"))
+                                              .clip(upper_bound=10**11))  # fmt: skip
+    running_end = pl.min_horizontal(pl.lit(now), limit_end)
+    run_end = pl.when(pl.col("end").is_not_null()).then(pl.col("end")).otherwise(running_end)
+    length = (pl.col("_run_end") - pl.col("start")).dt.total_seconds().cast(pl.Float64)
+    return (
+        jobs.filter(pl.col("start").is_not_null())
+        .with_columns(run_end.alias("_run_end"))
+        .filter(pl.col("_run_end") >= pl.col("start"))
+        .with_columns(
+            pl.when(length > 0)
+            .then(((length - pl.col("suspended_s").fill_null(0)) / length).clip(0, 1))
+            .otherwise(1.0).alias("_active"),
+        )
+        .rename({"start": "run_start", "_run_end": "run_end"})
+    )  # fmt: skip
+
+
+def _periods(runs: pl.DataFrame, opts: UsageOptions) -> pl.DataFrame:
+    """One row per job and period it is charged to, with the seconds charged (`_secs`)."""
+    lo = pl.max_horizontal("run_start", pl.lit(opts.start))
+    hi = pl.min_horizontal("run_end", pl.lit(opts.end))
+    if opts.mode != "overlap":
+        anchor = pl.col("run_end" if opts.mode == "end" else "run_start")
+        charged = runs.filter(anchor.is_between(pl.lit(opts.start), pl.lit(opts.end))).with_columns(
+            (pl.col("run_end") - pl.col("run_start")).dt.total_seconds().cast(pl.Float64)
+            .alias("_secs"),
+            anchor.alias("_anchor"),
+        )  # fmt: skip
+        if opts.period is None:
+            return charged.with_columns(pl.lit(opts.start).alias("period_start"))
+        return charged.with_columns(
+            pl.col("_anchor").dt.truncate(PERIODS[opts.period]).alias("period_start"))
+    clipped = runs.with_columns(lo.alias("_lo"), hi.alias("_hi")).filter(pl.col("_hi") > pl.col("_lo"))
+    if opts.period is None:
+        return clipped.with_columns(
+            (pl.col("_hi") - pl.col("_lo")).dt.total_seconds().cast(pl.Float64).alias("_secs"),
+            pl.lit(opts.start).alias("period_start"),
+        )
+    every = PERIODS[opts.period]
+    spread = clipped.with_columns(
+        pl.datetime_ranges(pl.col("_lo").dt.truncate(every), pl.col("_hi"), every,
+                           closed="left").alias("period_start")
+    ).explode("period_start")  # fmt: skip
+    period_end = pl.col("period_start").dt.offset_by(every)
+    secs = (pl.min_horizontal("_hi", period_end) - pl.max_horizontal("_lo", "period_start"))
+    return spread.with_columns(secs.dt.total_seconds().cast(pl.Float64).alias("_secs")).filter(
+        pl.col("_secs") > 0)
+
+
+def charge(runs: pl.DataFrame, busy: pl.DataFrame, opts: UsageOptions) -> pl.DataFrame:
+    """Rows per period and `by` keys with every amount (hours) and job counts.
+
+    `busy` has per job (`job_id`) and period start the samples' `cpu_busy_h` and
+    `gpu_busy_h` (zero rows when there are no samples)."""
+    charged = _periods(runs, opts)
+    hours = pl.col("_secs") * pl.col("_active") / 3600
+    period_end = (pl.col("period_start").dt.offset_by(PERIODS[opts.period]) if opts.period
+                  else pl.lit(opts.end))  # fmt: skip
+    in_period = lambda c: pl.col(c).is_not_null() & (pl.col(c) >= pl.col("period_start")) & (  # noqa: E731
+        pl.col(c) < period_end)  # fmt: skip
+    per_job = charged.select(
+        "job_id", "period_start", *opts.by,
+        (pl.col("cpus").cast(pl.Float64) * hours).alias("core_h"),
+        (pl.col("gpus").cast(pl.Float64) * hours).alias("gpu_h"),
+        (pl.col("nodes").cast(pl.Float64) * hours).alias("node_h"),
+        (pl.col("mem_kib") / (1024 * 1024) * hours).alias("mem_gb_h"),
+        (pl.col("billing").cast(pl.Float64) * hours).alias("billing_h"),
+        in_period("run_start").alias("_started"),
+        (in_period("end")).alias("_ended"),
+    )  # fmt: skip
+    if opts.period is None:
+        busy = busy.group_by("job_id").agg(pl.col("cpu_busy_h", "gpu_busy_h").sum()).with_columns(
+            pl.lit(opts.start).alias("period_start"))
+    per_job = per_job.join(busy, on=["job_id", "period_start"], how="left").with_columns(
+        pl.col("cpu_busy_h").is_not_null().alias("_sampled"))
+    grouped = per_job.group_by("period_start", *opts.by).agg(
+        pl.col("_started").sum().cast(pl.UInt64).alias("jobs_started"),
+        pl.col("_ended").sum().cast(pl.UInt64).alias("jobs_ended"),
+        pl.col("job_id").n_unique().cast(pl.UInt64).alias("jobs_running"),
+        *(pl.col(c).sum() for c in ("core_h", "gpu_h", "node_h", "mem_gb_h", "billing_h")),
+        pl.col("cpu_busy_h").fill_null(0).sum().alias("cpu_used_h"),
+        (pl.col("core_h") - pl.col("cpu_busy_h")).filter("_sampled").sum().clip(0)
+        .alias("idle_core_h"),
+        pl.col("gpu_busy_h").fill_null(0).sum().alias("gpu_busy_h"),
+        pl.col("core_h").filter("_sampled").sum().alias("_sampled_core_h"),
+    )  # fmt: skip
+    total = pl.col("core_h").sum().over("period_start")
+    out = grouped.with_columns(
+        (100 * pl.col("cpu_used_h") / pl.col("_sampled_core_h")).alias("cpu_eff_w"),
+        (pl.col("_sampled_core_h") > 0).alias("has_samples"),
+        (100 * pl.col("core_h") / total).fill_nan(0).alias("share"),
+    ).drop("_sampled_core_h")
+    out = _in_units(out, opts)
+    for key in KEYS:
+        if key not in opts.by:
+            out = out.with_columns(pl.lit(None, pl.String).alias(key))
+    return out.with_columns(
+        *(pl.col(c).round(2) for c in AMOUNTS), pl.col("cpu_eff_w", "share").round(1),
+        pl.col("period_start").dt.date(),
+    ).sort("period_start", *opts.by)
+
+
+def _in_units(frame: pl.DataFrame, opts: UsageOptions) -> pl.DataFrame:
+    if opts.units == "minutes":
+        return frame.with_columns((pl.col(c) * 60).alias(c) for c in AMOUNTS)
+    if opts.units == "percent":
+        return frame.with_columns(
+            (100 * pl.col(c) / pl.col(c).sum().over("period_start")).fill_nan(0).alias(c)
+            for c in AMOUNTS)
+    return frame
+
+
+def sample_busy(steps: pl.DataFrame, groups: pl.DataFrame, interval_s: int,
+                opts: UsageOptions) -> pl.DataFrame:  # fmt: skip
+    """Per job and period, the samples' busy core-hours and GPU-hours: each merged step
+    stands for one sampling interval."""
+    if not steps.height:
+        return pl.DataFrame(schema={"job_id": pl.UInt64, "period_start": pl.Datetime("us", "UTC"),
+                                    "cpu_busy_h": pl.Float64, "gpu_busy_h": pl.Float64})
+    jobs = groups.filter(pl.col("job") > 0).select("grp", pl.col("job").cast(pl.UInt64).alias("job_id"))
+    t = pl.from_epoch("t", "s").dt.replace_time_zone("UTC")
+    period = t.dt.truncate(PERIODS[opts.period]) if opts.period else pl.lit(opts.start)
+    return (
+        steps.join(jobs, on="grp")
+        .filter(t.is_between(pl.lit(opts.start), pl.lit(opts.end)))
+        .group_by("job_id", period.alias("period_start"))
+        .agg(
+            (pl.col("cpu_util_pct").cast(pl.Float64).sum() / 100 * interval_s / 3600).alias("cpu_busy_h"),
+            (pl.col("gpu_pct").cast(pl.Float64).sum() / 100 * interval_s / 3600).alias("gpu_busy_h"),
+        )
+        .with_columns(pl.col("period_start").cast(pl.Datetime("us", "UTC")))
+    )  # fmt: skip

@@ -1,0 +1,138 @@
+"""`usage`: hand-computed charges per period and grouping; ground truth on the generated tree."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+
+def record(job: str, raw: str, user: str, account: str, state: str, start: str, end: str,
+           cpus: int, *, limit: str = "UNLIMITED", suspended: str = "00:00:00") -> str:  # fmt: skip
+    return (f"v=0.1.0,JobID={job},JobIDRaw={raw},User={user},Account={account},State={state},"
+            f"Start={start},End={end},ElapsedRaw=0,TimelimitRaw={limit},Suspended={suspended},"
+            f'Partition=normal,"AllocTRES=billing={2 * cpus},cpu={cpus},mem=4G,node=1"\n')
+
+
+JOBS = [
+    # 200 crosses the month boundary: 2 h in March, 2 h in April, 4 cores.
+    record("200", "200", "ann", "p1", "COMPLETED", "2025-03-31T22:00:00Z", "2025-04-01T02:00:00Z", 4),
+    # 201 ran 2 h of which 1 h suspended, 2 cores: 2 core-hours.
+    record("201", "201", "ann", "p1", "COMPLETED", "2025-03-10T10:00:00Z", "2025-03-10T12:00:00Z", 2,
+           suspended="01:00:00"),
+    # 202 is still running at --now (2 h so far), no time limit.
+    record("202", "202", "bob", "p2", "RUNNING", "2025-04-30T20:00:00Z", "Unknown", 1),
+    # 203_1 and 203_2: two array tasks of an hour each.
+    record("203_1", "204", "bob", "p2", "COMPLETED", "2025-04-02T10:00:00Z", "2025-04-02T11:00:00Z", 1),
+    record("203_2", "205", "bob", "p2", "COMPLETED", "2025-04-02T10:00:00Z", "2025-04-02T11:00:00Z", 1),
+    # 206 was last seen RUNNING, with a 60-minute limit: it cannot have run longer.
+    record("206", "206", "cat", "p2", "RUNNING", "2025-04-01T00:00:00Z", "Unknown", 8, limit="60"),
+]  # fmt: skip
+DUPLICATE = record("207", "207", "cat", "p1", "COMPLETED", "2025-03-15T10:00:00Z",
+                   "2025-03-15T13:00:00Z", 1)
+
+
+@pytest.fixture(scope="module")
+def tree(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("usage")
+    inp = root / "sacct.csv"
+    inp.write_text("".join(JOBS) + DUPLICATE)
+    from conftest import run_cli
+
+    assert run_cli(["add", "--data-dir", root / "tree", inp]).code == 0
+    # The same record again in the next day's file, as a re-run sync job leaves it.
+    (root / "tree/2025/03/16").mkdir(parents=True)
+    (root / "tree/2025/03/16/slurm-sacct.csv").write_text(DUPLICATE)
+    return root / "tree"
+
+
+def charged(cli, tree: Path, *args: str) -> list[dict]:
+    result = cli(["usage", "--data-dir", tree, "-f", "2025-03-01", "-t", "2025-04-30",
+                  "--now", "2025-04-30T22:00:00Z", "--fmt=json,all", *args])  # fmt: skip
+    assert result.code == 0, result.err
+    return json.loads(result.out)
+
+
+def by_month(rows: list[dict], key: str = "core_h") -> dict[str, float]:
+    return {r["period_start"]: float(r[key]) for r in rows}
+
+
+def test_month_boundary_in_every_mode(cli, tree) -> None:
+    only = ["-u", "ann", "--by", "user", "--period", "month"]
+    overlap = by_month(charged(cli, tree, *only))
+    assert overlap == {"2025-03-01": 8 + 2, "2025-04-01": 8}
+    assert by_month(charged(cli, tree, *only, "--prorate")) == overlap
+    assert by_month(charged(cli, tree, *only, "--attribute", "end")) == {
+        "2025-03-01": 2, "2025-04-01": 16}  # fmt: skip
+    assert by_month(charged(cli, tree, *only, "--attribute", "start")) == {"2025-03-01": 18}
+
+
+def test_suspended_time_is_not_charged(cli, tree) -> None:
+    rows = charged(cli, tree, "-u", "ann", "--by", "user", "--period", "day")
+    assert by_month(rows)["2025-03-10"] == 2
+
+
+def test_running_and_vanished_jobs(cli, tree) -> None:
+    rows = charged(cli, tree, "--by", "user", "--period", "month")
+    cat_april = [r for r in rows if r["user"] == "cat" and r["period_start"] == "2025-04-01"]
+    assert float(cat_april[0]["core_h"]) == 8  # 206: its 60-minute limit, not a month
+    bob = [r for r in rows if r["user"] == "bob"]
+    # 202: 2 h to --now; 203_1 and 203_2: an hour each -- three jobs, 4 core-hours.
+    assert [(r["jobs_running"], float(r["core_h"])) for r in bob] == [("3", 4.0)]
+
+
+def test_a_record_in_two_days_files_counts_once(cli, tree) -> None:
+    rows = charged(cli, tree, "-u", "cat", "--by", "user", "--period", "day")
+    assert by_month(rows)["2025-03-15"] == 3
+
+
+def test_totals_equal_the_sum_of_the_parts(cli, tree) -> None:
+    whole = charged(cli, tree, "--by", "cluster", "--period", "none")
+    total = {k: float(whole[0][k]) for k in ("core_h", "billing_h", "node_h")}
+    assert total["core_h"] == 8 + 8 + 2 + 2 + 1 + 1 + 8 + 3
+    for by in ("account", "user", "account,user", "partition", "gpu_type"):
+        for period in ("day", "week", "month", "none"):
+            rows = charged(cli, tree, "--by", by, "--period", period)
+            for key, value in total.items():
+                assert sum(float(r[key]) for r in rows) == pytest.approx(value, abs=0.05), (by, period)
+
+
+def test_units_and_shares(cli, tree) -> None:
+    rows = charged(cli, tree, "--by", "account", "--period", "none", "--units", "percent")
+    assert sum(float(r["core_h"]) for r in rows) == pytest.approx(100, abs=0.05)
+    minutes = charged(cli, tree, "--by", "cluster", "--period", "none", "--units", "minutes")
+    assert float(minutes[0]["core_h"]) == 33 * 60
+
+
+def test_bad_options_are_usage_errors(cli, tree) -> None:
+    for args, message in ((["--period", "fortnight"], "Invalid --period"),
+                          (["--by", "colour"], "Invalid --by key"),
+                          (["--attribute", "middle"], "Invalid --attribute"),
+                          (["--prorate", "--attribute", "end"], "exclude each other")):  # fmt: skip
+        result = cli(["usage", "--data-dir", tree, "-f", "2025-03-01", *args])
+        assert result.code == 2 and message in result.err, args
+
+
+@pytest.mark.parametrize("cluster", ["alpha", "beta"])
+def test_core_hours_per_account_and_day_equal_the_truth(cli, cluster) -> None:
+    root = Path(__file__).resolve().parent.parent / "testdata" / "tree"
+    truth = pl.read_csv(root / "truth.csv").filter(pl.col("cluster") == cluster)
+    expected: dict[tuple[str, str], float] = {}
+    for account, start, cpus, elapsed in truth.select("account", "start", "cpus", "elapsed_s").iter_rows():
+        t = datetime.fromisoformat(start.replace("Z", "+00:00"))
+        end = t + timedelta(seconds=elapsed)
+        while t < end:  # hand-rolled overlap with each UTC day
+            midnight = (t + timedelta(days=1)).replace(hour=0, minute=0, second=0)
+            part = (min(end, midnight) - t).total_seconds()
+            key = (t.date().isoformat(), account)
+            expected[key] = expected.get(key, 0.0) + cpus * part / 3600
+            t = min(end, midnight)
+    result = cli(["usage", "--jobanalyzer-dir", root, "--cluster", cluster, "-f", "2025-03-01",
+                  "-t", "2025-03-31", "--by", "account", "--fmt=json,period_start,account,core_h"])  # fmt: skip
+    ours = {(r["period_start"], r["account"]): float(r["core_h"]) for r in json.loads(result.out)}
+    assert ours.keys() == expected.keys()
+    for key, value in expected.items():
+        assert ours[key] == pytest.approx(value, abs=0.005), key
