@@ -136,3 +136,41 @@ def test_core_hours_per_account_and_day_equal_the_truth(cli, cluster) -> None:
     assert ours.keys() == expected.keys()
     for key, value in expected.items():
         assert ours[key] == pytest.approx(value, abs=0.005), key
+
+
+def preset(cli, tree: Path, name: str, *args: str) -> list[dict]:
+    result = cli(["usage", name, "--data-dir", tree, "-f", "2025-03-01", "-t", "2025-04-30",
+                  "--now", "2025-04-30T22:00:00Z", "--fmt=json,all", *args])  # fmt: skip
+    assert result.code == 0, result.err
+    return json.loads(result.out)
+
+
+def test_account_by_user_puts_each_account_total_above_its_users(cli, tree) -> None:
+    rows = preset(cli, tree, "account-by-user")
+    assert [(r["account"], r["user"]) for r in rows] == [
+        ("p1", ""), ("p1", "ann"), ("p1", "cat"), ("p2", ""), ("p2", "cat"), ("p2", "bob")]
+    assert [float(r["core_h"]) for r in rows] == [21, 18, 3, 12, 8, 4]
+
+
+def test_user_by_account_and_top_users(cli, tree) -> None:
+    assert [(r["user"], r["account"]) for r in preset(cli, tree, "user-by-account")] == [
+        ("ann", "p1"), ("cat", "p2"), ("cat", "p1"), ("bob", "p2")]
+    top = preset(cli, tree, "top-users", "--top", "2", "--fmt=json,user,accounts,core_h")
+    assert [(r["user"], r["accounts"], float(r["core_h"])) for r in top] == [
+        ("ann", "p1", 18.0), ("cat", "p1,p2", 11.0)]
+
+
+def test_uppmax_corehour_long_forms(cli, tree) -> None:
+    monthly = preset(cli, tree, "corehour-monthly", "--fmt=json,proj_id,month,used")
+    assert monthly == [{"proj_id": "p1", "month": "2025-03", "used": "13"},
+                       {"proj_id": "p1", "month": "2025-04", "used": "8"},
+                       {"proj_id": "p2", "month": "2025-04", "used": "12"}]  # fmt: skip
+    weekly = preset(cli, tree, "corehour-weekly", "--fmt=json,proj_id,week,used")
+    # 31 March 2025 is a Monday: job 200 lies wholly in ISO week 14.
+    assert {w["week"] for w in weekly} == {"2025-W11", "2025-W14", "2025-W18"}
+    assert sum(float(w["used"]) for w in weekly) == 33
+
+
+def test_unknown_report_is_a_usage_error(cli, tree) -> None:
+    result = cli(["usage", "lunch", "--data-dir", tree, "-f", "2025-03-01"])
+    assert result.code == 2 and "Unknown report 'lunch'" in result.err

@@ -26,11 +26,15 @@ SELECT = "Job selection"
 RECORD_LOOKAHEAD = timedelta(days=31)
 
 _BEFORE, _AFTER = shared_parameters(records=False)
+# usage reads a data tree, never a file list: its one argument is the preset.
+_BEFORE = [p for p in _BEFORE if p.name != "files"]
 
 
 @app.command("usage")
 @with_options(_BEFORE, _AFTER)
 def usage_cmd(
+    preset: Annotated[str | None, typer.Argument(metavar="[PRESET]", show_default=False, help="cluster, account-by-user, user-by-account, top-users, corehour-monthly or corehour-weekly: sreport's (or UPPMAX's) report of that name and shape.")] = None,
+    top: Annotated[int, typer.Option(metavar="N", min=1, help="top-users: how many.", rich_help_panel=REPORT)] = 10,
     by: Annotated[str, typer.Option(metavar="KEYS", help="Group by these, comma-separated: cluster, account, user, partition, gpu_type.", rich_help_panel=REPORT)] = "account",
     period: Annotated[str, typer.Option(metavar="PERIOD", help="day, week (ISO, from Monday), month, quarter, year, or none (the whole window).", rich_help_panel=REPORT)] = "day",
     prorate: Annotated[bool, typer.Option("--prorate", help="Spread each job over the periods its run overlaps (the default; sreport's way).", rich_help_panel=REPORT)] = False,
@@ -45,14 +49,19 @@ def usage_cmd(
     """Core-, GPU-, node-, memory- and billing-hours allocated per period and per
     cluster, account, user, partition or GPU type, as sreport counts them; and from
     the samples the hours the cores and GPUs were busy."""  # fmt: skip
-    keys = split_values([by])
+    if preset is not None and preset not in usage.PRESETS:
+        raise UsageError(f"Unknown report {preset!r}: one of {', '.join(usage.PRESETS)}")
+    chosen = usage.PRESETS.get(preset or "")
+    keys = list(chosen.by) if chosen else split_values([by])
     for key in keys:
         if key not in usage.KEYS:
             raise UsageError(f"Invalid --by key {key!r}: one of {', '.join(usage.KEYS)}")
     fmt = options["fmt"]
     if fmt is None or fmt.lower() in ("fixed", "csv", "csvnamed", "json", "awk"):
         # The grouping keys belong in the default columns.
-        fmt = f"{fmt + ',' if fmt else ''}period_start,{by},jobs_running,core_h,gpu_h,billing_h,cpu_used_h,cpu_eff_w,share"
+        fields = chosen.fields if chosen else (
+            f"period_start,{','.join(keys)},jobs_running,core_h,gpu_h,billing_h,cpu_used_h,cpu_eff_w,share")
+        fmt = f"{fmt + ',' if fmt else ''}{fields}"
     printer = _printer(usage.INFO, fmt, options["query"])
     if printer is None:
         return
@@ -60,14 +69,15 @@ def usage_cmd(
         raise UsageError("--prorate and --attribute exclude each other")
     if attribute not in (None, "end", "start"):
         raise UsageError(f"Invalid --attribute {attribute!r}: end or start")
-    run = Invocation(options)
+    run = Invocation({**options, "files": None})
     if run.window is None or isinstance(run.store.source, FileListSource):
         raise UsageError("usage needs a data tree (--data-dir or --jobanalyzer-dir) and a window")
     clock = datetime.now(UTC).replace(microsecond=0)
     at = parse_time(now, now=clock, end_of_day=False, option="--now") if now else clock
     opts = usage.UsageOptions(
         start=run.window.start, end=run.window.end, now=at,
-        by=tuple(keys), period=None if period == "none" else period,
+        by=tuple(keys),
+        period=(chosen.period if chosen else None if period == "none" else period),
         mode=attribute or "overlap", units=units,
     )  # fmt: skip
     later = Window(run.window.start, run.window.end + RECORD_LOOKAHEAD)
@@ -77,7 +87,8 @@ def usage_cmd(
         if values:
             jobs = jobs.filter(pl.col(column).is_in(split_values(values)))
     runs = usage.job_runs(jobs, at)
-    printer.print(usage.charge(runs, _busy(run, opts), opts))
+    rows = usage.charge(runs, _busy(run, opts), opts)
+    printer.print(usage.rounded(usage.shape(rows, preset, top) if preset else rows))
     run.finish()
 
 

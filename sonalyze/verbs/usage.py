@@ -48,6 +48,11 @@ FIELDS = FieldTable(
         F("cpu_eff_w", "f64", "cpu_eff_w", "cpu_used_h / core_h of the jobs with samples, percent",
           (), present="has_samples"),
         F("share", "f64", "share", "core_h as a percentage of the period's total core_h", ()),
+        F("proj_id", "str", "account", "The account (UPPMAX's name for it)", ()),
+        F("month", "str", "month", "The month, YYYY-MM (corehour-monthly)", ()),
+        F("week", "str", "week", "The ISO week, YYYY-Www (corehour-weekly)", ()),
+        F("used", "f64", "core_h", "Core-hours allocated (UPPMAX's 'used')", ()),
+        F("accounts", "strings", "accounts", "The user's accounts (top-users)", ()),
     ),
     groups={
         "default": ("period_start", "jobs_running", "core_h", "gpu_h", "billing_h", "cpu_used_h",
@@ -186,10 +191,18 @@ def charge(runs: pl.DataFrame, busy: pl.DataFrame, opts: UsageOptions) -> pl.Dat
     for key in KEYS:
         if key not in opts.by:
             out = out.with_columns(pl.lit(None, pl.String).alias(key))
-    return out.with_columns(
-        *(pl.col(c).round(2) for c in AMOUNTS), pl.col("cpu_eff_w", "share").round(1),
+    return out.sort("period_start", *opts.by)
+
+
+def rounded(rows: pl.DataFrame) -> pl.DataFrame:
+    """Amounts to 2 decimals, percentages to 1, period starts as dates: for printing, after
+    any totals are taken (so that a total is the rounded sum, not the sum of roundings)."""
+    have = set(rows.columns)
+    return rows.with_columns(
+        *(pl.col(c).round(2) for c in AMOUNTS if c in have),
+        *(pl.col(c).round(1) for c in ("cpu_eff_w", "share") if c in have),
         pl.col("period_start").dt.date(),
-    ).sort("period_start", *opts.by)
+    )
 
 
 def _in_units(frame: pl.DataFrame, opts: UsageOptions) -> pl.DataFrame:
@@ -222,3 +235,77 @@ def sample_busy(steps: pl.DataFrame, groups: pl.DataFrame, interval_s: int,
         )
         .with_columns(pl.col("period_start").cast(pl.Datetime("us", "UTC")))
     )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A report with sreport's (or UPPMAX's) name and shape."""
+
+    by: tuple[str, ...]
+    period: str | None
+    fields: str
+
+
+PRESETS = {
+    "cluster": Preset(("cluster",), None,
+                      "cluster,jobs_running,core_h,gpu_h,node_h,billing_h,cpu_used_h,cpu_eff_w"),
+    "account-by-user": Preset(("cluster", "account", "user"), None,
+                              "cluster,account,user,jobs_running,core_h,gpu_h,billing_h,share"),
+    "user-by-account": Preset(("cluster", "user", "account"), None,
+                              "cluster,user,account,jobs_running,core_h,gpu_h,billing_h,share"),
+    "top-users": Preset(("cluster", "user", "account"), None,
+                        "cluster,user,accounts,jobs_running,core_h,gpu_h,billing_h,share"),
+    "corehour-monthly": Preset(("account", "cluster"), "month", "proj_id,month,cluster,used"),
+    "corehour-weekly": Preset(("account", "cluster"), "week", "proj_id,week,cluster,used"),
+}  # fmt: skip
+
+
+_NULL_OF_KIND = {"str": pl.String(), "uint": pl.UInt64(), "f64": pl.Float64(),
+                 "strings": pl.List(pl.String()), "date": pl.Datetime("us", "UTC")}
+
+
+def _complete(rows: pl.DataFrame) -> pl.DataFrame:
+    """Every column a field shows, null where the report's shape has none (`--fmt=all`)."""
+    missing = {f.column: _NULL_OF_KIND[f.kind] for f in FIELDS.fields if f.column not in rows.columns}
+    rows = rows.with_columns(pl.lit(None, t).alias(c) for c, t in missing.items())
+    if "has_samples" not in rows.columns:
+        rows = rows.with_columns(pl.lit(False).alias("has_samples"))
+    return rows
+
+
+def shape(rows: pl.DataFrame, preset: str, top: int = 10) -> pl.DataFrame:
+    """`charge` rows in the preset's shape and order (see `_shaped`), every field's
+    column present."""
+    return _complete(_shaped(rows, preset, top))
+
+
+def _shaped(rows: pl.DataFrame, preset: str, top: int) -> pl.DataFrame:
+    """`charge` rows in the preset's shape and order.
+
+    account-by-user: each account's total (user empty), then its users by core-hours;
+    user-by-account: each user's rows by core-hours; top-users: users by their total
+    core-hours, the first `top`; corehour-*: one row per account and period.
+    """
+    amounts = ["jobs_running", *AMOUNTS]
+    if preset == "account-by-user":
+        totals = rows.group_by("cluster", "account", "period_start").agg(
+            pl.col(amounts).sum(), pl.col("share").sum()).with_columns(pl.lit("").alias("user"))
+        both = pl.concat([totals, rows.select(totals.columns)], how="vertical_relaxed")
+        return both.with_columns(
+            pl.col("core_h").max().over("cluster", "account").alias("_acct"),
+            (pl.col("user") == "").alias("_total"),
+        ).sort(["_acct", "account", "_total", "core_h"], descending=[True, False, True, True]
+               ).drop("_acct", "_total")  # fmt: skip
+    if preset == "user-by-account":
+        return rows.with_columns(pl.col("core_h").sum().over("cluster", "user").alias("_user")).sort(
+            ["_user", "user", "core_h"], descending=[True, False, True]).drop("_user")
+    if preset == "top-users":
+        return rows.group_by("cluster", "user", "period_start").agg(
+            pl.col(amounts).sum(), pl.col("share").sum(), pl.col("account").sort().alias("accounts"),
+        ).sort(["core_h", "user"], descending=[True, False]).head(top)
+    if preset in ("corehour-monthly", "corehour-weekly"):
+        return rows.with_columns(
+            pl.col("period_start").dt.strftime("%Y-%m").alias("month"),
+            pl.col("period_start").dt.strftime("%G-W%V").alias("week"),
+        ).sort("period_start", "account")
+    return rows
