@@ -13,7 +13,7 @@ from sonalyze.cli.commands import _printer, app
 from sonalyze.cli.context import split_values
 from sonalyze.cli.samples import (
     Invocation,
-    select_records,
+    every_job_process,
     shared_parameters,
     with_options,
 )
@@ -157,14 +157,7 @@ def _slurm_jobs(run: Invocation) -> pl.DataFrame:
 
 def _sonar(run: Invocation) -> tuple[pl.DataFrame, Merged]:
     """The selected process streams, and the streams merged per job across hosts."""
-    # Every user's processes: root's and other system users' too, which may be what
-    # keeps a job's node busy outside Slurm (job 0).
-    selection = select_records(
-        user=["-"], exclude_user=None, job=None, exclude_job=None, command=None,
-        exclude_command=None, exclude_system_jobs=False, all_users_by_default=True,
-        exclude_system_commands=True, exclude_heartbeat=True,
-    )  # fmt: skip
-    streams = run.streams(selection)
+    streams = run.streams(every_job_process())
     return streams, merge_streams(streams, "job")
 
 

@@ -113,6 +113,17 @@ def select_records(
     )
 
 
+def every_job_process() -> SampleSelection:
+    """Every user's job and non-job processes (root's too: they may be what keeps a
+    job's node busy), without Sonar's own, system commands or heartbeats: what the
+    accounting reports (`efficiency`, `usage`) read."""
+    return select_records(
+        user=["-"], exclude_user=None, job=None, exclude_job=None, command=None,
+        exclude_command=None, exclude_system_jobs=False, all_users_by_default=True,
+        exclude_system_commands=True, exclude_heartbeat=True,
+    )  # fmt: skip
+
+
 def config_excluded(store: Store) -> tuple[str, ...]:
     """Users the cluster's config file excludes from every sample view."""
     config = store.source.config

@@ -10,7 +10,7 @@ import typer
 
 from sonalyze.cli.commands import _printer, app
 from sonalyze.cli.context import split_values
-from sonalyze.cli.samples import Invocation, select_records, shared_parameters, with_options
+from sonalyze.cli.samples import Invocation, every_job_process, shared_parameters, with_options
 from sonalyze.errors import UsageError
 from sonalyze.streams.merge import merge_streams
 from sonalyze.tables.scans import scan_sacct
@@ -93,11 +93,6 @@ def usage_cmd(
 
 
 def _busy(run: Invocation, opts: usage.UsageOptions) -> pl.DataFrame:
-    selection = select_records(
-        user=["-"], exclude_user=None, job=None, exclude_job=None, command=None,
-        exclude_command=None, exclude_system_jobs=False, all_users_by_default=True,
-        exclude_system_commands=True, exclude_heartbeat=True,
-    )  # fmt: skip
-    merged = merge_streams(run.streams(selection), "job")
+    merged = merge_streams(run.streams(every_job_process()), "job")
     interval = eff.sampling_interval(eff.sonar_usage(merged))
     return usage.sample_busy(merged.steps, merged.groups, interval, opts)
