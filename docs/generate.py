@@ -53,9 +53,10 @@ PLAIN_COMMANDS = ("top", "add", "ingest")
 
 
 def _extra_tables() -> dict[str, list[tuple[str, VerbInfo]]]:
-    from sonalyze.verbs import efficiency
+    from sonalyze.verbs import efficiency, usage
 
-    return {"efficiency": [("Summary fields (`--summary --by KEY`)", efficiency.SUMMARY_INFO)]}
+    return {"efficiency": [("Summary fields (`--summary --by KEY`)", efficiency.SUMMARY_INFO)],
+            "usage": [("Grant fields (`usage grants`)", usage.GRANT_INFO)]}
 
 
 def generated(name: str, info: VerbInfo | None) -> str:

@@ -174,3 +174,43 @@ def test_uppmax_corehour_long_forms(cli, tree) -> None:
 def test_unknown_report_is_a_usage_error(cli, tree) -> None:
     result = cli(["usage", "lunch", "--data-dir", tree, "-f", "2025-03-01"])
     assert result.code == 2 and "Unknown report 'lunch'" in result.err
+
+
+GRANTS = ("project,pi,members,type,start,end,core_hours,gpu_hours\n"
+          "p1,Ann,ann;cat,small,2025-03-01,2025-03-31,10,\n"
+          "p2,Bob,bob,large,2025-04-01,2025-04-30,100,5\n")  # fmt: skip
+
+
+def grant_rows(cli, tree: Path, path: Path) -> dict[str, dict]:
+    result = cli(["usage", "grants", "--data-dir", tree, "--projects", path,
+                  "--now", "2025-04-30T22:00:00Z", "--fmt=json,all"])  # fmt: skip
+    assert result.code == 0, result.err
+    return {r["project"]: r for r in json.loads(result.out)}
+
+
+def test_grants_used_remaining_and_flags(cli, tree, tmp_path) -> None:
+    path = tmp_path / "projects.csv"
+    path.write_text(GRANTS)
+    rows = grant_rows(cli, tree, path)
+    # p1 in March: job 200's March part (8), 201 (2), 207 (3).
+    p1 = rows["p1"]
+    assert (p1["granted"], p1["used"], p1["remaining"]) == ("10", "13", "-3")
+    assert p1["flags"] == "expired,over_use"
+    # p2 in April: 202 up to now (2), the two array tasks (2), 206 capped by its limit (8).
+    p2 = rows["p2"]
+    assert (p2["used"], p2["used_30d"], p2["used_pct"], p2["gpu_used"]) == ("12", "12", "12", "0")
+    assert p2["flags"] == "under_use" and p2["exhaustion"] == ""  # 0.4/day: lasts past the end
+
+
+def test_grants_from_json_and_bad_files(cli, tree, tmp_path) -> None:
+    path = tmp_path / "projects.json"
+    path.write_text(json.dumps([{"project": "p1", "pi": "Ann", "members": ["ann"], "type": "small",
+                                 "start": "2025-03-01", "end": "2025-03-31", "core_hours": 10}]))
+    assert grant_rows(cli, tree, path)["p1"]["used"] == "13"
+    bad = tmp_path / "bad.csv"
+    bad.write_text("project,start,end\np1,2025-03-01,2025-03-31\n")
+    result = cli(["usage", "grants", "--data-dir", tree, "--projects", bad])
+    assert result.code == 1 and "missing column(s) core_hours" in result.err
+    bad.write_text("project,start,end,core_hours\np1,2025-03-31,2025-03-01,5\n")
+    result = cli(["usage", "grants", "--data-dir", tree, "--projects", bad])
+    assert result.code == 1 and "needs a name, start <= end dates" in result.err

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Annotated, Any
 
 import polars as pl
@@ -13,8 +14,9 @@ from sonalyze.cli.context import split_values
 from sonalyze.cli.samples import Invocation, every_job_process, shared_parameters, with_options
 from sonalyze.errors import UsageError
 from sonalyze.streams.merge import merge_streams
+from sonalyze.tables.projects import projects_file, read_projects
 from sonalyze.tables.scans import scan_sacct
-from sonalyze.tables.source import FileListSource
+from sonalyze.tables.source import FileListSource, JobanalyzerStore
 from sonalyze.tables.window import Window, parse_time
 from sonalyze.verbs import efficiency as eff
 from sonalyze.verbs import usage
@@ -33,8 +35,9 @@ _BEFORE = [p for p in _BEFORE if p.name != "files"]
 @app.command("usage")
 @with_options(_BEFORE, _AFTER)
 def usage_cmd(
-    preset: Annotated[str | None, typer.Argument(metavar="[PRESET]", show_default=False, help="cluster, account-by-user, user-by-account, top-users, corehour-monthly or corehour-weekly: sreport's (or UPPMAX's) report of that name and shape.")] = None,
+    preset: Annotated[str | None, typer.Argument(metavar="[PRESET]", show_default=False, help="cluster, account-by-user, user-by-account, top-users, corehour-monthly or corehour-weekly: sreport's (or UPPMAX's) report of that name and shape; grants: use against each project's grant.")] = None,
     top: Annotated[int, typer.Option(metavar="N", min=1, help="top-users: how many.", rich_help_panel=REPORT)] = 10,
+    projects: Annotated[Path | None, typer.Option(metavar="FILE", help="grants: the projects file [default: cluster-config/<cluster>-projects.csv or .json].", rich_help_panel=REPORT)] = None,
     by: Annotated[str, typer.Option(metavar="KEYS", help="Group by these, comma-separated: cluster, account, user, partition, gpu_type.", rich_help_panel=REPORT)] = "account",
     period: Annotated[str, typer.Option(metavar="PERIOD", help="day, week (ISO, from Monday), month, quarter, year, or none (the whole window).", rich_help_panel=REPORT)] = "day",
     prorate: Annotated[bool, typer.Option("--prorate", help="Spread each job over the periods its run overlaps (the default; sreport's way).", rich_help_panel=REPORT)] = False,
@@ -49,6 +52,9 @@ def usage_cmd(
     """Core-, GPU-, node-, memory- and billing-hours allocated per period and per
     cluster, account, user, partition or GPU type, as sreport counts them; and from
     the samples the hours the cores and GPUs were busy."""  # fmt: skip
+    if preset == "grants":
+        _grants(options, projects, now)
+        return
     if preset is not None and preset not in usage.PRESETS:
         raise UsageError(f"Unknown report {preset!r}: one of {', '.join(usage.PRESETS)}")
     chosen = usage.PRESETS.get(preset or "")
@@ -89,6 +95,32 @@ def usage_cmd(
     runs = usage.job_runs(jobs, at)
     rows = usage.charge(runs, _busy(run, opts), opts)
     printer.print(usage.rounded(usage.shape(rows, preset, top) if preset else rows))
+    run.finish()
+
+
+def _grants(options: dict, path: Path | None, now: str | None) -> None:
+    """`usage grants`: each project's grant period decides what is read, not -f/-t."""
+    printer = _printer(usage.GRANT_INFO, options["fmt"], options["query"])
+    if printer is None:
+        return
+    run = Invocation({**options, "files": None})
+    if path is None:
+        jobanalyzer, cluster = options["jobanalyzer_dir"], run.store.cluster
+        found = (projects_file(JobanalyzerStore(jobanalyzer).config_dir, cluster)
+                 if jobanalyzer is not None and cluster else None)  # fmt: skip
+        if found is None:
+            raise UsageError("No projects file: give --projects FILE or put "
+                             "cluster-config/<cluster>-projects.csv (or .json) in the store")
+        path = found
+    table = read_projects(path)
+    clock = datetime.now(UTC).replace(microsecond=0)
+    at = parse_time(now, now=clock, end_of_day=False, option="--now") if now else clock
+    if not table.height:
+        printer.print(usage.grants(table, pl.DataFrame(), at))
+        return
+    first = datetime.combine(table["start"].min(), datetime.min.time(), UTC)  # type: ignore[arg-type]
+    jobs = eff.slurm_jobs(scan_sacct(run.store, Window(first, at + RECORD_LOOKAHEAD)).collect())
+    printer.print(usage.grants(table, usage.job_runs(jobs, at), at))
     run.finish()
 
 

@@ -309,3 +309,95 @@ def _shaped(rows: pl.DataFrame, preset: str, top: int) -> pl.DataFrame:
             pl.col("period_start").dt.strftime("%G-W%V").alias("week"),
         ).sort("period_start", "account")
     return rows
+
+
+GRANT_FIELDS = FieldTable(
+    (
+        F("project", "str", "project", "The project (its Slurm account)", ()),
+        F("pi", "str", "pi", "Principal investigator", ()),
+        F("type", "str", "type", "Kind of project", ()),
+        F("start", "date", "start", "First day of the grant", ()),
+        F("end", "date", "end", "Last day of the grant", ()),
+        F("granted", "f64", "granted", "Core-hours granted", ()),
+        F("used", "f64", "used", "Core-hours allocated to the project's jobs in the grant period, "
+          "up to now", ()),
+        F("used_30d", "f64", "used_30d", "Of those, in the last 30 days", ()),
+        F("remaining", "f64", "remaining", "granted - used (negative when overdrawn)", ()),
+        F("used_pct", "f64", "used_pct", "used / granted, percent", ()),
+        F("expected_pct", "f64", "expected_pct", "Share of the grant period gone, percent", ()),
+        F("gpu_granted", "f64", "gpu_granted", "GPU-hours granted (? if none)", (),
+          present="has_gpu_grant"),
+        F("gpu_used", "f64", "gpu_used", "GPU-hours allocated in the grant period", ()),
+        F("exhaustion", "date", "exhaustion", "When the core-hours run out at the last 30 days' "
+          "pace (empty: not within the grant)", ()),
+        F("flags", "strings", "flags", "over_use, early_exhaustion, under_use, gpu_over_use, "
+          "expired", ()),
+    ),
+    groups={"default": ("project", "pi", "end", "granted", "used", "used_30d", "remaining",
+                        "used_pct", "expected_pct", "exhaustion", "flags"),
+            "all": ("project", "pi", "type", "start", "end", "granted", "used", "used_30d",
+                    "remaining", "used_pct", "expected_pct", "gpu_granted", "gpu_used",
+                    "exhaustion", "flags")},
+)  # fmt: skip
+
+GRANT_INFO = VerbInfo("usage grants", (), "Per project: granted, used, remaining, and when it "
+                      "runs out.", GRANT_FIELDS)  # fmt: skip
+PACE_DAYS = 30
+
+
+def grants(projects: pl.DataFrame, runs: pl.DataFrame, now: datetime) -> pl.DataFrame:
+    """Per project (`tables.projects` rows), use against the grant from `job_runs` rows.
+
+    A job is charged to its account's grant for the part of its run inside the grant
+    period (from the start of `start` to the end of `end`) and before `now`."""
+    begin = pl.col("start").cast(pl.Datetime("us")).dt.replace_time_zone("UTC")
+    finish = (pl.col("end").cast(pl.Datetime("us")).dt.replace_time_zone("UTC")
+              + pl.duration(days=1))  # fmt: skip
+    periods = projects.with_columns(begin.alias("_p0"), pl.min_horizontal(finish, pl.lit(now))
+                                    .alias("_p1"))  # fmt: skip
+
+    def overlap(lo: pl.Expr, hi: pl.Expr) -> pl.Expr:
+        secs = (pl.min_horizontal("run_end", hi) - pl.max_horizontal("run_start", lo))
+        return secs.dt.total_seconds().cast(pl.Float64).clip(0) * pl.col("_active") / 3600
+
+    recent = pl.max_horizontal("_p0", pl.lit(now) - pl.duration(days=PACE_DAYS))
+    charged = periods.join(runs, left_on="project", right_on="account", how="inner").select(
+        "project",
+        (pl.col("cpus").cast(pl.Float64) * overlap(pl.col("_p0"), pl.col("_p1"))).alias("used"),
+        (pl.col("cpus").cast(pl.Float64) * overlap(recent, pl.col("_p1"))).alias("used_30d"),
+        (pl.col("gpus").cast(pl.Float64) * overlap(pl.col("_p0"), pl.col("_p1"))).alias("gpu_used"),
+    ).group_by("project").agg(pl.col("used", "used_30d", "gpu_used").sum())
+    out = periods.join(charged, on="project", how="left").with_columns(
+        pl.col("used", "used_30d", "gpu_used").fill_null(0.0),
+        pl.col("core_hours").alias("granted"), pl.col("gpu_hours").alias("gpu_granted"),
+    )
+    length = (finish - begin).dt.total_seconds().cast(pl.Float64)
+    gone = ((pl.lit(now) - begin).dt.total_seconds().cast(pl.Float64) / length).clip(0, 1)
+    window = pl.min_horizontal((pl.lit(now) - begin).dt.total_days().clip(1), pl.lit(PACE_DAYS))
+    per_day = pl.col("used_30d") / window
+    days_left = pl.col("remaining") / per_day
+    out = out.with_columns((pl.col("granted") - pl.col("used")).alias("remaining"),
+                           (100 * gone).alias("expected_pct"))  # fmt: skip
+    exhaustion = pl.when((per_day > 0) & (pl.col("remaining") > 0)).then(
+        pl.lit(now) + pl.duration(seconds=(days_left * 86400).clip(upper_bound=10**11)))
+    out = out.with_columns(
+        (100 * pl.col("used") / pl.col("granted")).fill_nan(None).alias("used_pct"),
+        pl.when(exhaustion < finish).then(exhaustion).alias("exhaustion"),
+        pl.col("gpu_granted").is_not_null().alias("has_gpu_grant"),
+    )
+    checks = {
+        "over_use": pl.col("remaining") < 0,
+        "early_exhaustion": pl.col("exhaustion").is_not_null(),
+        "under_use": (pl.col("expected_pct") >= 25) & (pl.lit(now) < finish)
+        & (pl.col("used_pct") < pl.col("expected_pct") / 2),
+        "gpu_over_use": pl.col("gpu_used") > pl.col("gpu_granted"),
+        "expired": pl.lit(now) >= finish,
+    }  # fmt: skip
+    flags = pl.concat_list([pl.when(c.fill_null(False)).then(pl.lit(n)) for n, c in checks.items()])
+    return out.with_columns(
+        flags.list.drop_nulls().alias("flags"),
+        pl.col("exhaustion").dt.date(),
+        *(pl.col(c).round(2) for c in ("granted", "used", "used_30d", "remaining", "gpu_granted",
+                                       "gpu_used")),
+        pl.col("used_pct", "expected_pct").round(1),
+    ).sort("project")  # fmt: skip
