@@ -49,20 +49,23 @@ def field_table(info: VerbInfo) -> str:
 
 
 # Commands without output fields: their pages get the --help text only.
-PLAIN_COMMANDS = ("top", "add", "ingest")
+PLAIN_COMMANDS = ("top", "add", "ingest", "reconcile")
 
 
 def _extra_tables() -> dict[str, list[tuple[str, VerbInfo]]]:
-    from sonalyze.verbs import efficiency, usage
+    from sonalyze.verbs import efficiency, reconcile, usage
 
     return {"efficiency": [("Summary fields (`--summary --by KEY`)", efficiency.SUMMARY_INFO)],
-            "usage": [("Grant fields (`usage grants`)", usage.GRANT_INFO)]}
+            "usage": [("Grant fields (`usage grants`)", usage.GRANT_INFO)],
+            "reconcile": [("Fields (`--fmt`)", reconcile.INFO)]}
 
 
 def generated(name: str, info: VerbInfo | None) -> str:
     """The generated half of one page."""
     text = f"{MARKER}\n\n## `sonalyze {name} --help`\n\n```\n{help_text(name)}```\n"
     if info is None:
+        for title, extra in _extra_tables().get(name, []):
+            text += f"\n## {title}\n\n{field_table(extra)}"
         return text
     text += (
         f"\n## Fields (`--fmt`)\n\nDefault: `{','.join(info.fields.groups[info.fields.default])}`"

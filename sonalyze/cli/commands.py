@@ -397,4 +397,5 @@ def long_option_names(group: object) -> set[str]:
 from sonalyze.cli import derived as _derived  # noqa: E402,F401
 from sonalyze.cli import efficiency as _efficiency  # noqa: E402,F401
 from sonalyze.cli import ingest as _ingest  # noqa: E402,F401
+from sonalyze.cli import reconcile as _reconcile  # noqa: E402,F401
 from sonalyze.cli import usage as _usage  # noqa: E402,F401
