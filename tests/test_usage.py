@@ -214,3 +214,18 @@ def test_grants_from_json_and_bad_files(cli, tree, tmp_path) -> None:
     bad.write_text("project,start,end,core_hours\np1,2025-03-31,2025-03-01,5\n")
     result = cli(["usage", "grants", "--data-dir", tree, "--projects", bad])
     assert result.code == 1 and "needs a name, start <= end dates" in result.err
+
+
+def test_capacity_share_uses_the_nodes_cores(cli) -> None:
+    root = Path(__file__).resolve().parent.parent / "testdata" / "tree"
+    result = cli(["usage", "cluster", "--jobanalyzer-dir", root, "--cluster", "alpha", "-f",
+                  "2025-03-03", "-t", "2025-03-05", "--fmt=json,core_h,capacity_share"])  # fmt: skip
+    (row,) = json.loads(result.out)
+    # Two nodes of 128 cores and two of 64 (sysinfo), for 72 hours.
+    assert float(row["capacity_share"]) == pytest.approx(
+        100 * float(row["core_h"]) / (384 * 72), abs=0.05)
+
+
+def test_capacity_share_is_unknown_without_node_data(cli, tree) -> None:
+    rows = charged(cli, tree, "--by", "cluster", "--period", "none")
+    assert rows[0]["capacity_share"] == "?"

@@ -14,8 +14,10 @@ from sonalyze.cli.context import split_values
 from sonalyze.cli.samples import Invocation, every_job_process, shared_parameters, with_options
 from sonalyze.errors import UsageError
 from sonalyze.streams.merge import merge_streams
+from sonalyze.tables.hostglob import HostFilter
+from sonalyze.tables.nodeconfig import config_nodes, newest_per_host, node_configs
 from sonalyze.tables.projects import projects_file, read_projects
-from sonalyze.tables.scans import scan_sacct
+from sonalyze.tables.scans import scan_sacct, scan_sysinfo
 from sonalyze.tables.source import FileListSource, JobanalyzerStore
 from sonalyze.tables.window import Window, parse_time
 from sonalyze.verbs import efficiency as eff
@@ -84,7 +86,7 @@ def usage_cmd(
         start=run.window.start, end=run.window.end, now=at,
         by=tuple(keys),
         period=(chosen.period if chosen else None if period == "none" else period),
-        mode=attribute or "overlap", units=units,
+        mode=attribute or "overlap", units=units, capacity_cores=_cores(run),
     )  # fmt: skip
     later = Window(run.window.start, run.window.end + RECORD_LOOKAHEAD)
     jobs = eff.slurm_jobs(scan_sacct(run.store, later).collect()).with_columns(
@@ -122,6 +124,17 @@ def _grants(options: dict, path: Path | None, now: str | None) -> None:
     jobs = eff.slurm_jobs(scan_sacct(run.store, Window(first, at + RECORD_LOOKAHEAD)).collect())
     printer.print(usage.grants(table, usage.job_runs(jobs, at), at))
     run.finish()
+
+
+def _cores(run: Invocation) -> int | None:
+    """The cluster's cores: its nodes' newest sysinfo in the window, else its config file."""
+    nodes = newest_per_host(node_configs(scan_sysinfo(run.store, run.window, HostFilter())))
+    found = nodes.select(pl.col("cpu_cores").sum(), pl.len()).collect()
+    if found["len"].item() == 0 and run.store.source.config is not None:
+        found = config_nodes(run.store.source.config).select(pl.col("cpu_cores").sum(),
+                                                             pl.len()).collect()  # fmt: skip
+    cores = found["cpu_cores"].item()
+    return int(cores) if found["len"].item() and cores else None
 
 
 def _busy(run: Invocation, opts: usage.UsageOptions) -> pl.DataFrame:

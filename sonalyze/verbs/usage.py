@@ -48,6 +48,9 @@ FIELDS = FieldTable(
         F("cpu_eff_w", "f64", "cpu_eff_w", "cpu_used_h / core_h of the jobs with samples, percent",
           (), present="has_samples"),
         F("share", "f64", "share", "core_h as a percentage of the period's total core_h", ()),
+        F("capacity_share", "f64", "capacity_share", "core_h as a percentage of the cluster's "
+          "cores x the period's hours in the window (? when the cores are unknown)", (),
+          present="has_capacity"),
         F("proj_id", "str", "account", "The account (UPPMAX's name for it)", ()),
         F("month", "str", "month", "The month, YYYY-MM (corehour-monthly)", ()),
         F("week", "str", "week", "The ISO week, YYYY-Www (corehour-weekly)", ()),
@@ -58,7 +61,7 @@ FIELDS = FieldTable(
         "default": ("period_start", "jobs_running", "core_h", "gpu_h", "billing_h", "cpu_used_h",
                     "cpu_eff_w", "share"),
         "all": ("period_start", *KEYS, "jobs_started", "jobs_ended", "jobs_running", *AMOUNTS,
-                "cpu_eff_w", "share"),
+                "cpu_eff_w", "share", "capacity_share"),
     },
 )  # fmt: skip
 
@@ -68,7 +71,8 @@ INFO = VerbInfo("usage", (), "Core-, GPU-, node-, memory- and billing-hours per 
 
 @dataclass(frozen=True)
 class UsageOptions:
-    """The window, grouping, period, attribution mode, units and the time `now`."""
+    """The window, grouping, period, attribution mode, units, the time `now`, and the
+    cluster's cores (for `capacity_share`; None when unknown)."""
 
     start: datetime
     end: datetime
@@ -77,6 +81,7 @@ class UsageOptions:
     period: str | None = "day"
     mode: str = "overlap"
     units: str = "hours"
+    capacity_cores: int | None = None
 
     def __post_init__(self) -> None:
         for key in self.by:
@@ -187,6 +192,7 @@ def charge(runs: pl.DataFrame, busy: pl.DataFrame, opts: UsageOptions) -> pl.Dat
         (pl.col("_sampled_core_h") > 0).alias("has_samples"),
         (100 * pl.col("core_h") / total).fill_nan(0).alias("share"),
     ).drop("_sampled_core_h")
+    out = _with_capacity(out, opts)
     out = _in_units(out, opts)
     for key in KEYS:
         if key not in opts.by:
@@ -200,8 +206,26 @@ def rounded(rows: pl.DataFrame) -> pl.DataFrame:
     have = set(rows.columns)
     return rows.with_columns(
         *(pl.col(c).round(2) for c in AMOUNTS if c in have),
-        *(pl.col(c).round(1) for c in ("cpu_eff_w", "share") if c in have),
+        *(pl.col(c).round(1) for c in ("cpu_eff_w", "share", "capacity_share") if c in have),
         pl.col("period_start").dt.date(),
+    )
+
+
+def _with_capacity(frame: pl.DataFrame, opts: UsageOptions) -> pl.DataFrame:
+    """`capacity_share`: core-hours against cores x the period's hours inside the window."""
+    if not opts.capacity_cores:
+        return frame.with_columns(pl.lit(None, pl.Float64).alias("capacity_share"),
+                                  pl.lit(False).alias("has_capacity"))  # fmt: skip
+    if opts.period is None:
+        lo, hi = pl.lit(opts.start), pl.lit(opts.end)
+    else:
+        lo = pl.max_horizontal("period_start", pl.lit(opts.start))
+        hi = pl.min_horizontal(pl.col("period_start").dt.offset_by(PERIODS[opts.period]),
+                               pl.lit(opts.end))  # fmt: skip
+    hours = (hi - lo).dt.total_seconds().cast(pl.Float64) / 3600
+    return frame.with_columns(
+        (100 * pl.col("core_h") / (opts.capacity_cores * hours)).alias("capacity_share"),
+        pl.lit(True).alias("has_capacity"),
     )
 
 
@@ -247,8 +271,8 @@ class Preset:
 
 
 PRESETS = {
-    "cluster": Preset(("cluster",), None,
-                      "cluster,jobs_running,core_h,gpu_h,node_h,billing_h,cpu_used_h,cpu_eff_w"),
+    "cluster": Preset(("cluster",), None, "cluster,jobs_running,core_h,gpu_h,node_h,billing_h,"
+                      "cpu_used_h,cpu_eff_w,capacity_share"),
     "account-by-user": Preset(("cluster", "account", "user"), None,
                               "cluster,account,user,jobs_running,core_h,gpu_h,billing_h,share"),
     "user-by-account": Preset(("cluster", "user", "account"), None,
@@ -268,8 +292,9 @@ def _complete(rows: pl.DataFrame) -> pl.DataFrame:
     """Every column a field shows, null where the report's shape has none (`--fmt=all`)."""
     missing = {f.column: _NULL_OF_KIND[f.kind] for f in FIELDS.fields if f.column not in rows.columns}
     rows = rows.with_columns(pl.lit(None, t).alias(c) for c, t in missing.items())
-    if "has_samples" not in rows.columns:
-        rows = rows.with_columns(pl.lit(False).alias("has_samples"))
+    for flag in ("has_samples", "has_capacity"):
+        if flag not in rows.columns:
+            rows = rows.with_columns(pl.lit(False).alias(flag))
     return rows
 
 
@@ -289,7 +314,9 @@ def _shaped(rows: pl.DataFrame, preset: str, top: int) -> pl.DataFrame:
     amounts = ["jobs_running", *AMOUNTS]
     if preset == "account-by-user":
         totals = rows.group_by("cluster", "account", "period_start").agg(
-            pl.col(amounts).sum(), pl.col("share").sum()).with_columns(pl.lit("").alias("user"))
+            pl.col(amounts).sum(), pl.col("share", "capacity_share").sum(),
+            pl.col("has_capacity").first(),
+        ).with_columns(pl.lit("").alias("user"))
         both = pl.concat([totals, rows.select(totals.columns)], how="vertical_relaxed")
         return both.with_columns(
             pl.col("core_h").max().over("cluster", "account").alias("_acct"),
@@ -301,7 +328,8 @@ def _shaped(rows: pl.DataFrame, preset: str, top: int) -> pl.DataFrame:
             ["_user", "user", "core_h"], descending=[True, False, True]).drop("_user")
     if preset == "top-users":
         return rows.group_by("cluster", "user", "period_start").agg(
-            pl.col(amounts).sum(), pl.col("share").sum(), pl.col("account").sort().alias("accounts"),
+            pl.col(amounts).sum(), pl.col("share", "capacity_share").sum(),
+            pl.col("has_capacity").first(), pl.col("account").sort().alias("accounts"),
         ).sort(["core_h", "user"], descending=[True, False]).head(top)
     if preset in ("corehour-monthly", "corehour-weekly"):
         return rows.with_columns(
