@@ -152,6 +152,13 @@ def test_account_by_user_puts_each_account_total_above_its_users(cli, tree) -> N
     assert [float(r["core_h"]) for r in rows] == [21, 18, 3, 12, 8, 4]
 
 
+def test_account_by_user_tree_indents_users(cli, tree) -> None:
+    rows = preset(cli, tree, "account-by-user", "--tree")
+    assert [r["account"] for r in rows] == ["p1", " p1", " p1", "p2", " p2", " p2"]
+    bad = cli(["usage", "cluster", "--tree", "--data-dir", tree, "-f", "2025-03-01"])
+    assert bad.code == 2 and "--tree goes with the account-by-user report" in bad.err
+
+
 def test_user_by_account_and_top_users(cli, tree) -> None:
     assert [(r["user"], r["account"]) for r in preset(cli, tree, "user-by-account")] == [
         ("ann", "p1"), ("cat", "p2"), ("cat", "p1"), ("bob", "p2")]

@@ -39,6 +39,7 @@ _BEFORE = [p for p in _BEFORE if p.name != "files"]
 def usage_cmd(
     preset: Annotated[str | None, typer.Argument(metavar="[PRESET]", show_default=False, help="cluster, account-by-user, user-by-account, top-users, corehour-monthly or corehour-weekly: sreport's (or UPPMAX's) report of that name and shape; grants: use against each project's grant.")] = None,
     top: Annotated[int, typer.Option(metavar="N", min=1, help="top-users: how many.", rich_help_panel=REPORT)] = 10,
+    tree: Annotated[bool, typer.Option("--tree", help="account-by-user: indent users' rows under their account, as sreport --tree does.", rich_help_panel=REPORT)] = False,
     projects: Annotated[Path | None, typer.Option(metavar="FILE", help="grants: the projects file [default: cluster-config/<cluster>-projects.csv or .json].", rich_help_panel=REPORT)] = None,
     by: Annotated[str, typer.Option(metavar="KEYS", help="Group by these, comma-separated: cluster, account, user, partition, gpu_type.", rich_help_panel=REPORT)] = "account",
     period: Annotated[str, typer.Option(metavar="PERIOD", help="day, week (ISO, from Monday), month, quarter, year, or none (the whole window).", rich_help_panel=REPORT)] = "day",
@@ -54,6 +55,8 @@ def usage_cmd(
     """Core-, GPU-, node-, memory- and billing-hours allocated per period and per
     cluster, account, user, partition or GPU type, as sreport counts them; and from
     the samples the hours the cores and GPUs were busy."""  # fmt: skip
+    if tree and preset != "account-by-user":
+        raise UsageError("--tree goes with the account-by-user report")
     if preset == "grants":
         _grants(options, projects, now)
         return
@@ -96,7 +99,8 @@ def usage_cmd(
             jobs = jobs.filter(pl.col(column).is_in(split_values(values)))
     runs = usage.job_runs(jobs, at)
     rows = usage.charge(runs, _busy(run, opts), opts)
-    printer.print(usage.rounded(usage.shape(rows, preset, top) if preset else rows))
+    shaped = usage.shape(rows, preset, top, tree=tree) if preset else rows
+    printer.print(usage.rounded(shaped))
     run.finish()
 
 

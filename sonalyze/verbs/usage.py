@@ -298,10 +298,16 @@ def _complete(rows: pl.DataFrame) -> pl.DataFrame:
     return rows
 
 
-def shape(rows: pl.DataFrame, preset: str, top: int = 10) -> pl.DataFrame:
+def shape(rows: pl.DataFrame, preset: str, top: int = 10, *, tree: bool = False) -> pl.DataFrame:
     """`charge` rows in the preset's shape and order (see `_shaped`), every field's
-    column present."""
-    return _complete(_shaped(rows, preset, top))
+    column present.  `tree` indents the account of account-by-user's user rows by one
+    space, as sreport's `--tree` shows a user under its account."""
+    shaped = _complete(_shaped(rows, preset, top))
+    if tree and preset == "account-by-user":
+        shaped = shaped.with_columns(
+            pl.when(pl.col("user") != "").then(pl.lit(" ") + pl.col("account"))
+            .otherwise(pl.col("account")).alias("account"))
+    return shaped
 
 
 def _shaped(rows: pl.DataFrame, preset: str, top: int) -> pl.DataFrame:
