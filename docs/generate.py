@@ -49,15 +49,16 @@ def field_table(info: VerbInfo) -> str:
 
 
 # Commands without output fields: their pages get the --help text only.
-PLAIN_COMMANDS = ("top", "add", "ingest", "reconcile")
+PLAIN_COMMANDS = ("top", "add", "ingest", "reconcile", "fairshare")
 
 
 def _extra_tables() -> dict[str, list[tuple[str, VerbInfo]]]:
-    from sonalyze.verbs import efficiency, reconcile, usage
+    from sonalyze.verbs import efficiency, fairshare, reconcile, usage
 
     return {"efficiency": [("Summary fields (`--summary --by KEY`)", efficiency.SUMMARY_INFO)],
             "usage": [("Grant fields (`usage grants`)", usage.GRANT_INFO)],
-            "reconcile": [("Fields (`--fmt`)", reconcile.INFO)]}
+            "reconcile": [("Fields (`--fmt`)", reconcile.INFO)],
+            "fairshare": [("Fields (`--fmt`)", fairshare.INFO)]}
 
 
 def generated(name: str, info: VerbInfo | None) -> str:

@@ -396,6 +396,7 @@ def long_option_names(group: object) -> set[str]:
 # themselves on `app`.
 from sonalyze.cli import derived as _derived  # noqa: E402,F401
 from sonalyze.cli import efficiency as _efficiency  # noqa: E402,F401
+from sonalyze.cli import fairshare as _fairshare  # noqa: E402,F401
 from sonalyze.cli import ingest as _ingest  # noqa: E402,F401
 from sonalyze.cli import reconcile as _reconcile  # noqa: E402,F401
 from sonalyze.cli import usage as _usage  # noqa: E402,F401

@@ -34,6 +34,8 @@ KINDS = {
     "date": "date, YYYY-MM-DD UTC",
     "hhmm": "time of day, HH:MM UTC",
     "hosts": "host names, compressed as c1-[1-3].fox",
+    "f6": "number with 6 decimals, as sshare prints it; empty when absent; inf when infinite "
+    "(null in JSON)",
 }
 
 

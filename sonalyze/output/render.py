@@ -12,7 +12,7 @@ import polars as pl
 
 from sonalyze.output.fields import FieldTable
 from sonalyze.output.fmtspec import FieldSpec, FormatOptions
-from sonalyze.output.values import format_expr
+from sonalyze.output.values import JSON_NULL, format_expr
 
 
 def _csv_quote(text: pl.Expr) -> pl.Expr:
@@ -116,7 +116,8 @@ def _json(table: pl.DataFrame, headers: list[str], opts: FormatOptions) -> str:
     if not table.height:
         return "[]\n"
     pairs = [
-        pl.lit(_json_key(h) + ":") + _json_string(pl.col(c))
+        pl.lit(_json_key(h) + ":")
+        + pl.when(pl.col(c) == JSON_NULL).then(pl.lit("null")).otherwise(_json_string(pl.col(c)))
         for c, h in zip(table.columns, headers, strict=True)
     ]
     if opts.tag is not None:

@@ -87,6 +87,10 @@ def hosts_text(names: pl.Expr, *, brief: bool) -> pl.Expr:
     )
 
 
+# A cell text the JSON renderer writes as a bare `null` (no other text holds a NUL).
+JSON_NULL = "\x00null"
+
+
 def format_expr(spec: FieldSpec, opts: FormatOptions) -> pl.Expr:
     """The text column for one output field under the chosen format."""
     f = spec.field
@@ -142,6 +146,13 @@ def format_expr(spec: FieldSpec, opts: FormatOptions) -> pl.Expr:
     elif kind == "hosts":
         text = hosts_text(v, brief=fixed)
         is_default = v.list.len().fill_null(0) == 0
+    elif kind == "f6":
+        micros = (v.fill_nan(None) * 1_000_000).round(0).cast(pl.Int64, strict=False)
+        fixed6 = pl.format("{}.{}", micros // 1_000_000,
+                           (micros % 1_000_000).cast(pl.String).str.pad_start(6, "0"))  # fmt: skip
+        infinite = pl.lit(JSON_NULL if opts.format == "json" else "inf")
+        text = pl.when(v.is_infinite()).then(infinite).otherwise(fixed6).fill_null("")
+        is_default = v.is_null()
     elif kind == "duration":
         secs = v.fill_null(0).cast(pl.Int64)
         text = secs.cast(pl.String) if sec else _duration(secs, fixed)

@@ -1,0 +1,333 @@
+"""`fairshare`: shares and usage over a bank/account tree, and the fair-share value of
+every user, by flux-accounting's weighted tree, Slurm's Fair Tree or Slurm's classic
+algorithm; rows in `sshare`'s columns.
+
+A tree is small (banks and users, not records), so it is walked in Python.  Every
+formula and tie rule is in docs/fairshare.md.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import dataclass, field
+
+import polars as pl
+
+from sonalyze.errors import UsageError
+from sonalyze.output.fields import Field, FieldTable
+from sonalyze.verbs import VerbInfo
+
+ALGORITHMS = ("flux", "fairtree", "classic")
+PARENT = "parent"  # Slurm's FairShare=parent: the association takes its parent's place
+_FLUX_ZERO_USAGE = 1e-9
+_FLUX_UNUSED_WEIGHT = float(2**64)  # flux's weight for shares with no usage: above any ratio
+_EPSILON = 2.220446049250313e-16
+
+
+@dataclass
+class Node:
+    """A bank (account) or a user association."""
+
+    name: str
+    is_user: bool
+    shares: int | None  # None: "parent"
+    usage: float
+    children: list[Node] = field(default_factory=list)
+    parent: Node | None = None
+    # Results.
+    norm_shares: float | None = None
+    norm_usage: float | None = None
+    effective_usage: float | None = None
+    level_fs: float | None = None
+    fairshare: float | None = None
+
+    @property
+    def bank(self) -> str:
+        """The bank a user belongs to (its own name for a bank)."""
+        return self.parent.name if self.is_user and self.parent else self.name
+
+    def users(self) -> list[Node]:
+        """The user associations below, in tree order."""
+        found = [self] if self.is_user else []
+        for c in self.children:
+            found += c.users()
+        return found
+
+
+def parse_tree(doc: object) -> Node:
+    """A tree from flux's emulator JSON: `{"root": {"bank", "shares", "usage", "children"}}`,
+    users `{"username", "shares", "usage"}`.  Shares default to 1 and may be "parent";
+    a user's usage defaults to 0; a bank's usage, when given, is used as given, else
+    it is the sum of its children's."""
+    if not isinstance(doc, dict) or not isinstance(doc.get("root"), dict):
+        raise UsageError('the tree must be a JSON object with a "root" bank')
+    root = _node(doc["root"], None, "root")
+    if not root.users():
+        raise UsageError("the tree has no users")
+    return root
+
+
+def _node(obj: object, parent: Node | None, where: str) -> Node:
+    if not isinstance(obj, dict):
+        raise UsageError(f"{where}: a bank or user must be a JSON object")
+    is_user = "username" in obj
+    name = obj.get("username") if is_user else obj.get("bank")
+    if not isinstance(name, str) or not name:
+        raise UsageError(f"{where}: every node needs a non-empty 'username' or 'bank'")
+    shares_raw = obj.get("shares", 1)
+    if shares_raw == PARENT:
+        shares = None
+    elif isinstance(shares_raw, int) and not isinstance(shares_raw, bool) and shares_raw >= 0:
+        shares = shares_raw
+    else:
+        raise UsageError(f"{name}: shares must be a non-negative integer or 'parent'")
+    usage = obj.get("usage")
+    if usage is not None and (isinstance(usage, bool) or not isinstance(usage, int | float)
+                              or not math.isfinite(usage) or usage < 0):  # fmt: skip
+        raise UsageError(f"{name}: usage must be a non-negative number")
+    node = Node(name, is_user, shares, float(usage or 0.0), parent=parent)
+    children = obj.get("children", [])
+    if not isinstance(children, list):
+        raise UsageError(f"{name}: children must be a list")
+    if not is_user:
+        node.children = [_node(c, node, f"{name}/child {i + 1}") for i, c in enumerate(children)]
+        if usage is None:
+            node.usage = sum(c.usage for c in node.children)
+    return node
+
+
+def compute(root: Node, algorithm: str, damping: float = 1.0) -> None:
+    """Fill every node's figures by `algorithm`."""
+    if algorithm not in ALGORITHMS:
+        raise UsageError(f"Invalid --algorithm {algorithm!r}: one of {', '.join(ALGORITHMS)}")
+    for node in _walk(root):
+        node.norm_usage = min(1.0, node.usage / root.usage) if root.usage > 0 else 0.0
+    {"flux": _flux, "fairtree": _fair_tree, "classic": lambda r: _classic(r, damping)}[algorithm](root)
+
+
+def _walk(node: Node) -> list[Node]:
+    out = [node]
+    for c in node.children:
+        out += _walk(c)
+    return out
+
+
+# --- flux-accounting's weighted tree -------------------------------------------------------
+
+
+def _flux_weights(siblings: list[Node]) -> None:
+    total_shares = sum(c.shares or 0 for c in siblings)
+    total_usage = sum(c.usage for c in siblings)
+    for c in siblings:
+        c.norm_shares = (c.shares or 0) / total_shares if total_shares else 0.0
+        c.effective_usage = c.usage / total_usage if total_usage else 0.0
+        if not c.shares:
+            c.level_fs = 0.0
+        elif abs(c.usage) < _FLUX_ZERO_USAGE:
+            c.level_fs = _FLUX_UNUSED_WEIGHT
+        else:
+            c.level_fs = (c.shares / total_shares) / (c.usage / total_usage)
+
+
+def _flux_equal(a: float, b: float) -> bool:
+    return abs(a - b) < _EPSILON * max(abs(a), abs(b), 1.0)
+
+
+def _flux_order(a: Node, b: Node) -> int:
+    wa, wb = a.level_fs or 0.0, b.level_fs or 0.0
+    if _flux_equal(wa, wb):
+        return -1 if a.is_user and not b.is_user else 1 if b.is_user and not a.is_user else 0
+    return -1 if wa > wb else 1
+
+
+def _flux(root: Node) -> None:
+    for node in _walk(root):
+        if node.children:
+            _flux_weights(node.children)
+    users = root.users()
+    state = {"rank": len(users), "stride": 0}
+    _flux_visit(_flux_sorted(root.children), state, len(users))
+
+
+def _flux_sorted(nodes: list[Node]) -> list[Node]:
+    """Highest weight first; equal weights (within rounding) put users before banks."""
+    return sorted(nodes, key=functools.cmp_to_key(_flux_order))
+
+
+def _flux_visit(ordered: list[Node], state: dict[str, int], n: int) -> None:
+    """Visit siblings in weight order; tied sibling banks have their children pooled."""
+    pool: list[Node] | None = None
+    for i, c in enumerate(ordered):
+        nxt = ordered[i + 1] if i + 1 < len(ordered) else None
+        tied_next = (nxt is not None and nxt.is_user == c.is_user
+                     and _flux_equal(c.level_fs or 0.0, nxt.level_fs or 0.0))  # fmt: skip
+        if c.is_user:
+            c.fairshare = state["rank"] / n
+            if tied_next:
+                state["stride"] += 1
+            else:
+                state["rank"] -= 1 + state["stride"]
+                state["stride"] = 0
+            continue
+        if tied_next:
+            pool = (pool or []) + list(c.children)
+            continue
+        if pool is not None:
+            merged = _flux_sorted(pool + list(c.children))
+            pool = None
+            _flux_visit(merged, state, n)
+        else:
+            _flux_visit(_flux_sorted(c.children), state, n)
+
+
+# --- Slurm's Fair Tree ----------------------------------------------------------------------
+
+
+def _fs_children(node: Node) -> list[Node]:
+    """Children as Fair Tree sees them: a "parent" account stays, and its children join
+    this level."""
+    out: list[Node] = []
+    for c in node.children:
+        out.append(c)
+        if not c.is_user and c.shares is None:
+            out += _fs_children(c)
+    return out
+
+
+def _fair_tree(root: Node) -> None:
+    n = len(root.users())
+    state = {"rank": n, "rnt": n}
+    root.effective_usage = 1.0
+    root.norm_shares = 0.0
+    _fair_tree_level(root, False, state, n)
+
+
+def _fair_tree_level(parent: Node, account_tied: bool, state: dict[str, int], n: int) -> None:
+    siblings = _fs_children(parent)
+    level_shares = sum(c.shares for c in siblings if c.shares is not None)
+    for c in siblings:
+        if c.shares is None:
+            c.norm_shares = parent.norm_shares
+        else:
+            c.norm_shares = c.shares / level_shares if level_shares else 0.0
+        c.effective_usage = c.usage / parent.usage if parent.usage > 0 else 0.0
+        if c.shares is None:
+            c.level_fs = math.inf if c.is_user else None
+        elif not c.norm_shares:
+            c.level_fs = 0.0
+        elif c.effective_usage == 0:
+            c.level_fs = math.inf
+        else:
+            c.level_fs = c.norm_shares / c.effective_usage
+    # Highest LevelFS first; on exactly equal values users before accounts; else as given.
+    ordered = sorted(siblings, key=lambda c: (-(c.level_fs if c.level_fs is not None else -1.0),
+                                              not c.is_user))  # fmt: skip
+    previous: float | None = None
+    for i, c in enumerate(ordered):
+        tied = account_tied if i == 0 else (previous is not None and previous == c.level_fs)
+        if c.is_user:
+            if not tied:
+                state["rank"] = state["rnt"]
+            c.fairshare = state["rank"] / n
+            state["rnt"] -= 1
+        elif c.shares is not None:  # a "parent" account's children are at this level already
+            _fair_tree_level(c, tied, state, n)
+        previous = c.level_fs
+
+
+# --- Slurm's classic fair share -------------------------------------------------------------
+
+
+def _classic(root: Node, damping: float) -> None:
+    root.norm_shares, root.effective_usage = 1.0, 1.0
+    _classic_level(root, root, damping)
+
+
+def _classic_level(node: Node, root: Node, damping: float) -> None:
+    level_shares = sum(c.shares for c in node.children if c.shares is not None)
+    for c in node.children:
+        if c.shares is None:  # FairShare=parent: the parent's figures
+            c.norm_shares, c.effective_usage = node.norm_shares, node.effective_usage
+        else:
+            part = c.shares / level_shares if level_shares else 0.0
+            c.norm_shares = (node.norm_shares or 0.0) * part if level_shares else 0.0
+            own = c.norm_usage or 0.0
+            if node is root:
+                c.effective_usage = own
+            elif not level_shares:
+                c.effective_usage = node.effective_usage
+            else:
+                c.effective_usage = own + ((node.effective_usage or 0.0) - own) * part
+        if c.is_user:
+            shares = c.norm_shares or 0.0
+            c.fairshare = (2 ** (-((c.effective_usage or 0.0) / shares) / damping)
+                           if shares > 0 else 0.0)  # fmt: skip
+        _classic_level(c, root, damping)
+
+
+# --- rows -------------------------------------------------------------------------------------
+
+F = Field
+FIELDS = FieldTable(
+    (
+        F("Account", "str", "account", "The account (bank); for a user, its account", ("account",)),
+        F("User", "str", "user", "The user (empty on an account's own row)", ("user",)),
+        F("RawShares", "str", "raw_shares", "Shares assigned (parent: the parent's)",
+          ("rawshares", "shares")),
+        F("NormShares", "f6", "norm_shares", "Shares as a fraction: of the level (flux, Fair "
+          "Tree) or of the whole machine (classic)", ("normshares",)),
+        F("RawUsage", "f64", "raw_usage", "Usage (decayed), as given or summed", ("rawusage", "usage")),
+        F("NormUsage", "f6", "norm_usage", "Usage / the root's usage", ("normusage",)),
+        F("EffectvUsage", "f6", "effective_usage", "Usage as the algorithm weighs it: of the level "
+          "(flux), of the parent (Fair Tree), propagated from above (classic)", ("effectvusage",)),
+        F("FairShare", "f6", "fairshare", "The user's fair-share factor, 0-1 (empty for accounts)",
+          ("fairshare",)),
+        F("LevelFS", "f6", "level_fs", "Shares / usage within the level (flux's weight); inf "
+          "(null in JSON) without usage", ("levelfs",)),
+        F("LevelFSInf", "bool", "level_fs_inf", "True when LevelFS is infinite", ("levelfsinf",)),
+    ),
+    groups={"default": ("Account", "User", "RawShares", "NormShares", "RawUsage", "NormUsage",
+                        "EffectvUsage", "FairShare", "LevelFS"),
+            "all": ("Account", "User", "RawShares", "NormShares", "RawUsage", "NormUsage",
+                    "EffectvUsage", "FairShare", "LevelFS", "LevelFSInf")},
+)  # fmt: skip
+
+INFO = VerbInfo("fairshare", ("sshare",), "Shares, usage and fair-share per account and user "
+                "(flux-accounting's weighted tree, Slurm's Fair Tree or classic).", FIELDS)  # fmt: skip
+
+_ROW_SCHEMA: dict[str, pl.DataType] = {
+    "account": pl.String(), "user": pl.String(), "raw_shares": pl.String(),
+    "norm_shares": pl.Float64(), "raw_usage": pl.Float64(), "norm_usage": pl.Float64(),
+    "effective_usage": pl.Float64(), "fairshare": pl.Float64(), "level_fs": pl.Float64(),
+    "level_fs_inf": pl.Boolean(), "depth": pl.Int64(),
+}  # fmt: skip
+
+
+def rows(root: Node, algorithm: str, indent: bool = True) -> pl.DataFrame:
+    """One row per account and user, in tree order (an account's users before its
+    sub-accounts, as sshare lists them); names indented one space per level."""
+    out: list[dict] = []
+    _rows(root, 0, algorithm, indent, out)
+    return pl.DataFrame(out, schema=_ROW_SCHEMA)
+
+
+def _rows(node: Node, depth: int, algorithm: str, indent: bool, out: list[dict]) -> None:
+    pad = " " * depth if indent else ""
+    is_root = node.parent is None
+    level = None if is_root or algorithm == "classic" else node.level_fs
+    if algorithm == "flux" and level is not None and level >= _FLUX_UNUSED_WEIGHT:
+        level = math.inf
+    account = node.bank
+    out.append({
+        "account": pad + account,
+        "user": node.name if node.is_user else "",
+        "raw_shares": "" if is_root else (PARENT if node.shares is None else str(node.shares)),
+        "norm_shares": node.norm_shares, "raw_usage": node.usage,
+        "norm_usage": None if is_root else node.norm_usage,
+        "effective_usage": node.effective_usage,
+        "fairshare": node.fairshare if node.is_user else None,
+        "level_fs": level, "level_fs_inf": level is not None and math.isinf(level), "depth": depth,
+    })  # fmt: skip
+    for c in [c for c in node.children if c.is_user] + [c for c in node.children if not c.is_user]:
+        _rows(c, depth + 1, algorithm, indent, out)

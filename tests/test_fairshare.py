@@ -1,0 +1,190 @@
+"""`fairshare`: flux-accounting's, Slurm Fair Tree's and classic values on their own
+published test trees (flux-accounting t1098 and weighted_tree tests, Slurm test24.1/24.4)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from sonalyze.verbs.fairshare import compute, parse_tree
+
+
+def bank(name: str, shares, usage, *children) -> dict:
+    node = {"bank": name, "shares": shares, "children": list(children)}
+    if usage is not None:
+        node["usage"] = usage
+    return node
+
+
+def user(name: str, shares, usage) -> dict:
+    return {"username": name, "shares": shares, "usage": usage}
+
+
+def leaves(tree: dict, algorithm: str) -> dict[str, float]:
+    root = parse_tree({"root": tree})
+    compute(root, algorithm)
+    return {u.name: round(u.fairshare, 6) for u in root.users()}
+
+
+SMALL_NO_TIE = bank(
+    "root", 1000, 133,
+    bank("account1", 1000, 121, user("leaf.1.1", 10000, 100), user("leaf.1.2", 1000, 11),
+         user("leaf.1.3", 100000, 10)),
+    bank("account2", 100, 11, user("leaf.2.1", 100000, 8), user("leaf.2.2", 10000, 3)),
+    bank("account3", 10, 1, user("leaf.3.1", 100, 0), user("leaf.3.2", 10, 1)),
+)  # fmt: skip
+
+
+def test_flux_small_no_tie() -> None:
+    assert leaves(SMALL_NO_TIE, "flux") == {
+        "leaf.3.1": 1.0, "leaf.3.2": 0.857143, "leaf.2.1": 0.714286, "leaf.2.2": 0.571429,
+        "leaf.1.3": 0.428571, "leaf.1.1": 0.285714, "leaf.1.2": 0.142857}  # fmt: skip
+
+
+def test_flux_small_tie_pools_tied_banks() -> None:
+    tree = bank(
+        "root", 1000, 133,
+        bank("account1", 1000, 120, user("leaf.1.1", 10000, 100), user("leaf.1.2", 1000, 10),
+             user("leaf.1.3", 100000, 10)),
+        bank("account2", 100, 12, user("leaf.2.1", 10000, 10), user("leaf.2.2", 1000, 1),
+             user("leaf.2.3", 100000, 1)),
+        bank("account3", 10, 1, user("leaf.3.1", 100, 0), user("leaf.3.2", 10, 1)),
+    )  # fmt: skip
+    assert leaves(tree, "flux") == {
+        "leaf.3.1": 1.0, "leaf.3.2": 0.875, "leaf.1.3": 0.75, "leaf.2.3": 0.75,
+        "leaf.1.2": 0.5, "leaf.2.2": 0.5, "leaf.1.1": 0.5, "leaf.2.1": 0.5}  # fmt: skip
+
+
+def test_flux_small_tie_all() -> None:
+    tree = bank(
+        "root", 1000, 1332,
+        bank("account1", 1000, 120, user("leaf.1.1", 10000, 100), user("leaf.1.2", 1000, 10),
+             user("leaf.1.3", 100000, 10)),
+        bank("account2", 100, 12, user("leaf.2.1", 10000, 10), user("leaf.2.2", 1000, 1),
+             user("leaf.2.3", 100000, 1)),
+        bank("account3", 10000, 1200, user("leaf.3.1", 10000, 1000), user("leaf.3.2", 1000, 100),
+             user("leaf.3.3", 100000, 100)),
+    )  # fmt: skip
+    got = leaves(tree, "flux")
+    assert {k for k, v in got.items() if v == 1.0} == {"leaf.1.3", "leaf.2.3", "leaf.3.3"}
+    assert {v for k, v in got.items() if v != 1.0} == {0.666667}
+
+
+def test_flux_after_a_usage_update() -> None:
+    tree = json.loads(json.dumps(SMALL_NO_TIE))
+    tree["usage"] = 180
+    tree["children"][1]["usage"] = 58
+    tree["children"][1]["children"][0]["usage"] = 55
+    assert leaves(tree, "flux") == {
+        "leaf.1.1": 0.571429, "leaf.1.2": 0.428571, "leaf.1.3": 0.714286, "leaf.2.1": 0.142857,
+        "leaf.2.2": 0.285714, "leaf.3.1": 1.0, "leaf.3.2": 0.857143}  # fmt: skip
+
+
+def test_flux_user_tied_with_a_bank_goes_first_and_zero_shares_go_last() -> None:
+    tie_bank = bank("account1", 1000, 120, user("leaf.1.1", 10000, 100),
+                    user("leaf.1.2", 1000, 10), user("leaf.1.3", 100000, 10))  # fmt: skip
+    tree = bank("root", 1000, 133, user("leaf.0.1", 100, 12), tie_bank,
+                bank("account3", 10, 1, user("leaf.3.1", 100, 0), user("leaf.3.2", 10, 1)))
+    got = leaves(tree, "flux")
+    order = sorted(got, key=lambda k: -got[k])
+    assert order[:4] == ["leaf.3.1", "leaf.3.2", "leaf.0.1", "leaf.1.3"]
+    zero = bank(
+        "root", 1000, 133,
+        bank("account1", 1000, 120, user("leaf.1.1", 10000, 100), user("leaf.1.2", 1000, 10),
+             user("leaf.1.3", 100000, 10)),
+        bank("account2", 100, 12, user("leaf.2.1", 0, 10), user("leaf.2.2", 0, 1),
+             user("leaf.2.3", 100000, 1)),
+        bank("account3", 10, 1, user("leaf.3.1", 100, 0), user("leaf.3.2", 10, 1)),
+    )  # fmt: skip
+    got = leaves(zero, "flux")
+    assert (got["leaf.2.1"], got["leaf.2.2"]) == (0.25, 0.25)  # weight 0: tied, last
+
+
+def test_bank_usage_is_the_sum_of_its_children_when_absent() -> None:
+    tree = bank("root", 1, None, bank("A", 1, None, user("a", 1, 5)), bank("B", 1, 3, user("b", 1, 3)))
+    root = parse_tree({"root": tree})
+    assert [c.usage for c in root.children] == [5.0, 3.0]
+    compute(root, "flux")
+    assert {u.name: u.fairshare for u in root.users()} == {"a": 0.5, "b": 1.0}
+
+
+# Slurm's test24.4: Fair Tree, with FairShare=parent, zero shares and ties.
+FAIR_TREE = bank(
+    "root", 1, None,
+    user("u1", 10, 0), user("u2", 10, 10),
+    bank("aA", 40, None, bank("aAA", 30, None, user("uAA1", 1, 20)),
+         bank("aAB", 10, None, user("uAB1", 1, 25), user("uAB2", 1, 0))),
+    bank("aB", 60, None, bank("aBA", 25, None, user("uBA1", 1, 25)),
+         bank("aBB", 35, None, user("uBB1", 1, 0))),
+    bank("aC", 0, None, user("uC1", 0, 30)),
+    bank("aD", 50, None, user("uD1", "parent", 20), user("uD2", 40, 20), user("uD3", 50, 25),
+         bank("aDA", "parent", None, user("uDA1", "parent", 10), user("uDA2", 30, 10),
+              user("uDA3", 50, 25))),
+    bank("aE", 10, None, user("aE1", 10, 0), user("aE2", 10, 0)),
+    bank("aF", 20, None, user("uF1", 10, 0), user("uF2", 20, 0)),
+    bank("aG", 8, None, user("uG1", 10, 10),
+         bank("aGA", 10, None, user("uGA1", 20, 4), user("uGA2", 20, 6))),
+)  # fmt: skip
+
+
+def test_fair_tree_matches_slurm_test24_4() -> None:
+    expected = {
+        "u1": 1.0, "u2": 0.666667, "uAA1": 0.619048, "uAB1": 0.523810, "uAB2": 0.571429,
+        "uBA1": 0.714286, "uBB1": 0.761905, "uC1": 0.047619, "uD1": 0.476190, "uD2": 0.238095,
+        "uD3": 0.333333, "uDA1": 0.476190, "uDA2": 0.380952, "uDA3": 0.333333, "aE1": 1.0,
+        "aE2": 1.0, "uF1": 1.0, "uF2": 1.0, "uG1": 0.190476, "uGA1": 0.190476, "uGA2": 0.095238,
+    }  # fmt: skip
+    assert leaves(FAIR_TREE, "fairtree") == expected
+
+
+def test_fair_tree_sshare_columns(cli, tmp_path) -> None:
+    path = tmp_path / "tree.json"
+    path.write_text(json.dumps({"root": FAIR_TREE}))
+    result = cli(["fairshare", "--tree", path, "--algorithm", "fairtree", "--fmt=json"])
+    rows = {(r["Account"].strip(), r["User"]): r for r in json.loads(result.out)}
+    assert rows[("aD", "uD2")] | {} == {
+        "Account": "aD", "User": "uD2", "RawShares": "40", "NormShares": "0.235294",
+        "RawUsage": "20", "NormUsage": "0.083333", "EffectvUsage": "0.181818",
+        "FairShare": "0.238095", "LevelFS": "1.294118", "LevelFSInf": "no"}  # fmt: skip
+    assert rows[("root", "u1")]["LevelFS"] is None and rows[("root", "u1")]["LevelFSInf"] == "yes"
+    assert rows[("aD", "")]["LevelFS"] == "0.524476" and rows[("aD", "")]["FairShare"] == ""
+    text = cli(["fairshare", "--tree", path, "--fmt=fixed,Account,User,LevelFS"]).out.splitlines()
+    assert text[1].rstrip() == "root" and " aA" in text[4] and text[2].split()[-1] == "inf"
+
+
+def test_classic_matches_slurm_test24_1() -> None:
+    tree = bank(
+        "root", 1, None,
+        bank("A", 40, None, bank("B", 30, None, user("User1", 1, 20)),
+             bank("C", 10, None, user("User2", 1, 25), user("User3", 1, 0))),
+        bank("D", 60, None, bank("E", 25, None, user("User4", 1, 25)),
+             bank("F", 35, None, user("User5", 1, 0))),
+        bank("G", 0, None, user("User6", 0, 30)),  # no shares: fair-share 0
+    )  # fmt: skip
+    got = leaves(tree, "classic")
+    assert got == {"User1": 0.408479, "User2": 0.022097, "User3": 0.125, "User4": 0.5,
+                   "User5": 0.749154, "User6": 0.0}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("doc", "message"),
+    [({"tree": {}}, '"root" bank'), ({"root": {"bank": "r", "children": []}}, "no users"),
+     ({"root": {"bank": "r", "children": [{"shares": 1}]}}, "'username' or 'bank'"),
+     ({"root": {"bank": "r", "children": [{"username": "u", "shares": -1}]}}, "shares must be"),
+     ({"root": {"bank": "r", "children": [{"username": "u", "usage": "lots"}]}}, "usage must be")],
+)  # fmt: skip
+def test_bad_trees_are_one_clear_error(cli, tmp_path, doc, message) -> None:
+    path = tmp_path / "t.json"
+    path.write_text(json.dumps(doc))
+    result = cli(["fairshare", "--tree", path])
+    assert result.code == 2 and message in result.err and "Traceback" not in result.err
+
+
+def test_unreadable_tree_files(cli, tmp_path) -> None:
+    missing = cli(["fairshare", "--tree", tmp_path / "none.json"])
+    assert missing.code == 1 and "No such tree file" in missing.err
+    (tmp_path / "bad.json").write_text("{")
+    assert "is not valid JSON" in cli(["fairshare", "--tree", tmp_path / "bad.json"]).err
+    assert Path(tmp_path / "bad.json").exists()
