@@ -43,15 +43,21 @@ def test_flux_small_no_tie() -> None:
         "leaf.1.3": 0.428571, "leaf.1.1": 0.285714, "leaf.1.2": 0.142857}  # fmt: skip
 
 
-def test_flux_small_tie_pools_tied_banks() -> None:
-    tree = bank(
-        "root", 1000, 133,
+def tied_banks(shares_2_1: int = 10000, shares_2_2: int = 1000) -> list[dict]:
+    """account1 and account2 of flux's small_tie trees: equal weights, to within rounding."""
+    return [
         bank("account1", 1000, 120, user("leaf.1.1", 10000, 100), user("leaf.1.2", 1000, 10),
              user("leaf.1.3", 100000, 10)),
-        bank("account2", 100, 12, user("leaf.2.1", 10000, 10), user("leaf.2.2", 1000, 1),
+        bank("account2", 100, 12, user("leaf.2.1", shares_2_1, 10), user("leaf.2.2", shares_2_2, 1),
              user("leaf.2.3", 100000, 1)),
-        bank("account3", 10, 1, user("leaf.3.1", 100, 0), user("leaf.3.2", 10, 1)),
-    )  # fmt: skip
+    ]  # fmt: skip
+
+
+SMALL_ACCOUNT3 = bank("account3", 10, 1, user("leaf.3.1", 100, 0), user("leaf.3.2", 10, 1))
+
+
+def test_flux_small_tie_pools_tied_banks() -> None:
+    tree = bank("root", 1000, 133, *tied_banks(), SMALL_ACCOUNT3)
     assert leaves(tree, "flux") == {
         "leaf.3.1": 1.0, "leaf.3.2": 0.875, "leaf.1.3": 0.75, "leaf.2.3": 0.75,
         "leaf.1.2": 0.5, "leaf.2.2": 0.5, "leaf.1.1": 0.5, "leaf.2.1": 0.5}  # fmt: skip
@@ -59,11 +65,7 @@ def test_flux_small_tie_pools_tied_banks() -> None:
 
 def test_flux_small_tie_all() -> None:
     tree = bank(
-        "root", 1000, 1332,
-        bank("account1", 1000, 120, user("leaf.1.1", 10000, 100), user("leaf.1.2", 1000, 10),
-             user("leaf.1.3", 100000, 10)),
-        bank("account2", 100, 12, user("leaf.2.1", 10000, 10), user("leaf.2.2", 1000, 1),
-             user("leaf.2.3", 100000, 1)),
+        "root", 1000, 1332, *tied_banks(),
         bank("account3", 10000, 1200, user("leaf.3.1", 10000, 1000), user("leaf.3.2", 1000, 100),
              user("leaf.3.3", 100000, 100)),
     )  # fmt: skip
@@ -83,21 +85,11 @@ def test_flux_after_a_usage_update() -> None:
 
 
 def test_flux_user_tied_with_a_bank_goes_first_and_zero_shares_go_last() -> None:
-    tie_bank = bank("account1", 1000, 120, user("leaf.1.1", 10000, 100),
-                    user("leaf.1.2", 1000, 10), user("leaf.1.3", 100000, 10))  # fmt: skip
-    tree = bank("root", 1000, 133, user("leaf.0.1", 100, 12), tie_bank,
-                bank("account3", 10, 1, user("leaf.3.1", 100, 0), user("leaf.3.2", 10, 1)))
+    tree = bank("root", 1000, 133, user("leaf.0.1", 100, 12), tied_banks()[0], SMALL_ACCOUNT3)
     got = leaves(tree, "flux")
     order = sorted(got, key=lambda k: -got[k])
     assert order[:4] == ["leaf.3.1", "leaf.3.2", "leaf.0.1", "leaf.1.3"]
-    zero = bank(
-        "root", 1000, 133,
-        bank("account1", 1000, 120, user("leaf.1.1", 10000, 100), user("leaf.1.2", 1000, 10),
-             user("leaf.1.3", 100000, 10)),
-        bank("account2", 100, 12, user("leaf.2.1", 0, 10), user("leaf.2.2", 0, 1),
-             user("leaf.2.3", 100000, 1)),
-        bank("account3", 10, 1, user("leaf.3.1", 100, 0), user("leaf.3.2", 10, 1)),
-    )  # fmt: skip
+    zero = bank("root", 1000, 133, *tied_banks(0, 0), SMALL_ACCOUNT3)
     got = leaves(zero, "flux")
     assert (got["leaf.2.1"], got["leaf.2.2"]) == (0.25, 0.25)  # weight 0: tied, last
 
