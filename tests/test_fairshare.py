@@ -4,6 +4,7 @@ published test trees (flux-accounting t1098 and weighted_tree tests, Slurm test2
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -180,3 +181,72 @@ def test_unreadable_tree_files(cli, tmp_path) -> None:
     (tmp_path / "bad.json").write_text("{")
     assert "is not valid JSON" in cli(["fairshare", "--tree", tmp_path / "bad.json"]).err
     assert Path(tmp_path / "bad.json").exists()
+
+
+# --- usage from job records ---------------------------------------------------------------
+
+DAY = 86400
+
+
+def job(raw: str, user: str, account: str, start: str, end: str) -> str:
+    return (f"v=0.1.0,JobID={raw},JobIDRaw={raw},User={user},Account={account},State=COMPLETED,"
+            f'Start={start},End={end},ElapsedRaw=0,"AllocTRES=billing=2,cpu=2,node=1"\n')
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory) -> Path:
+    """A store with one cluster: two jobs of two billing units, a day each."""
+    root = tmp_path_factory.mktemp("fs")
+    (root / "cluster-config").mkdir()
+    (root / "cluster-config" / "c1-shares.csv").write_text(
+        "account,parent,user,shares\nphys,,,60\nbio,,,40\nphys,,ann,1\nbio,,cat,1\n")
+    inp = root / "jobs.csv"
+    inp.write_text(job("1", "ann", "phys", "2025-03-08T00:00:00Z", "2025-03-09T00:00:00Z")
+                   + job("2", "zed", "chem", "2025-03-09T00:00:00Z", "2025-03-10T00:00:00Z"))
+    from conftest import run_cli
+
+    assert run_cli(["add", "--jobanalyzer-dir", root, "--cluster", "c1", inp]).code == 0
+    return root
+
+
+def usage_of(cli, store: Path, *args: str) -> tuple[dict[str, float], str]:
+    result = cli(["fairshare", "--jobanalyzer-dir", store, "--cluster", "c1", "--now",
+                  "2025-03-10T00:00:00Z", "--half-life", "1d", "--fmt=json", *args])  # fmt: skip
+    assert result.code == 0, result.err
+    rows = json.loads(result.out)
+    return {r["User"] or r["Account"].strip(): float(r["RawUsage"]) for r in rows}, result.err
+
+
+def test_slurm_decay_integrates_the_half_life(cli, store) -> None:
+    got, err = usage_of(cli, store)
+    # ann's job ran from two half-lives ago to one: 2 units x hl/ln2 x (1/2 - 1/4).
+    expected = 2 * DAY / math.log(2) * (0.5 - 0.25)
+    assert got["ann"] == pytest.approx(expected, rel=1e-6) and got["phys"] == got["ann"]
+    assert got["cat"] == 0 and got["root"] == got["ann"]
+    assert "usage of zed in account chem, which the share tree does not have" in err
+
+
+def test_flux_bins_and_no_decay(cli, store) -> None:
+    flux, _ = usage_of(cli, store, "--decay", "flux", "--charge", "flux")
+    assert flux["ann"] == pytest.approx(1 * DAY * 0.5)  # one node, a day in the previous bin
+    flat, _ = usage_of(cli, store, "--decay", "none", "-f", "2025-03-08T12:00:00Z")
+    assert flat["ann"] == pytest.approx(2 * DAY / 2)  # the half inside the window
+    weighted, _ = usage_of(cli, store, "--decay", "none", "--charge", "cpus=1,nodes=10")
+    assert weighted["ann"] == pytest.approx((2 + 10) * DAY)
+
+
+def test_share_tree_csv_errors(tmp_path) -> None:
+    from sonalyze.errors import ConfigError
+    from sonalyze.tables.shares import read_shares
+
+    path = tmp_path / "c-shares.csv"
+    path.write_text("account,parent,user,shares\nphys,science,,10\n")
+    with pytest.raises(ConfigError, match="parent science is not listed"):
+        read_shares(path)
+    path.write_text("account,parent,user,shares\nphys,,,10\nphys,,ann,lots\n")
+    with pytest.raises(ConfigError, match="shares must be"):
+        read_shares(path)
+    path.write_text("account,parent,user,shares\nsci,,,10\nphys,sci,,parent\nphys,,ann,1\n")
+    tree = read_shares(path)["root"]
+    assert tree["children"][0]["children"][0] == {
+        "bank": "phys", "children": [{"username": "ann", "shares": 1}], "shares": "parent"}

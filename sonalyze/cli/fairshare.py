@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -10,20 +12,43 @@ import typer
 
 from sonalyze.cli import options as o
 from sonalyze.cli.commands import _printer, app
+from sonalyze.cli.context import open_store, report_problems
 from sonalyze.errors import DataSourceError, UsageError
+from sonalyze.tables.scans import scan_sacct
+from sonalyze.tables.shares import read_shares, shares_file
+from sonalyze.tables.source import JobanalyzerStore
+from sonalyze.tables.window import Window, parse_duration, parse_time
+from sonalyze.verbs import efficiency as eff
 from sonalyze.verbs import fairshare as fs
+from sonalyze.verbs import usage
+
+RECORD_LOOKAHEAD = timedelta(days=31)
 
 
 @app.command("fairshare")
 def fairshare_cmd(
-    tree: Annotated[Path, typer.Option("--tree", metavar="FILE", help="A share tree with usage, as flux's fairshare-emulate reads it: {\"root\": {\"bank\", \"shares\", \"usage\", \"children\": [...]}}.")],
+    tree: Annotated[Path | None, typer.Option("--tree", metavar="FILE", help="A share tree that carries usage, as flux's fairshare-emulate reads it: {\"root\": {\"bank\", \"shares\", \"usage\", \"children\": [...]}}; no job records are read.")] = None,
+    data_dir: o.DataDir = None,
+    jobanalyzer_dir: o.JobanalyzerDir = None,
+    cluster_name: o.Cluster = None,
+    cache: o.CacheSize = None,
+    cache_dir: o.CacheDir = None,
+    shares: Annotated[Path | None, typer.Option(metavar="FILE", help="The share tree (JSON or CSV, docs/fairshare.md) [default: cluster-config/<cluster>-shares.json or .csv].")] = None,
+    from_: Annotated[str | None, typer.Option("--from", "-f", metavar="TIME", help="Usage from this time [default: 8 half-lives back; with --decay none, 30d].")] = None,
+    now: Annotated[str | None, typer.Option(metavar="TIME", help="Decay usage to this time instead of the clock.")] = None,
+    charge: Annotated[str, typer.Option(metavar="RATE", help="slurm (billing, else cpus), flux (nodes), or weights such as nodes=1,gpus=10.")] = "slurm",
+    decay: Annotated[str, typer.Option(metavar="MODEL", help="slurm (continuous half-life), flux (half-life bins) or none.")] = "slurm",
+    half_life: Annotated[str, typer.Option(metavar="DURATION", help="Half-life of usage (both decay models).")] = "7d",
+    decay_factor: Annotated[float, typer.Option(metavar="D", min=1e-9, max=0.999999999, help="flux: weight of each older bin.")] = 0.5,
+    periods: Annotated[int, typer.Option(metavar="N", min=1, help="flux: number of bins.")] = 4,
     algorithm: Annotated[str, typer.Option(metavar="NAME", help="flux (flux-accounting's weighted tree), fairtree (Slurm's Fair Tree) or classic (Slurm's classic).")] = "fairtree",
     damping: Annotated[float, typer.Option(metavar="FACTOR", min=1e-9, help="classic: Slurm's FairShareDampeningFactor.")] = 1.0,
     fmt: o.Fmt = None,
     query: o.Query = None,
 ) -> None:
     """Shares, usage and the fair-share factor of every account and user, in sshare's
-    columns, by flux-accounting's or Slurm's algorithm, from a tree that carries usage."""  # fmt: skip
+    columns, by flux-accounting's or Slurm's algorithm: from a tree that carries usage
+    (--tree), or from the cluster's share tree with usage from its job records."""  # fmt: skip
     if fmt is not None and fmt.strip().lower() == "json":
         fmt = "json,all"  # JSON carries the LevelFSInf flag next to a null LevelFS
     printer = _printer(fs.INFO, fmt, query)
@@ -31,18 +56,58 @@ def fairshare_cmd(
         return
     if algorithm not in fs.ALGORITHMS:
         raise UsageError(f"Invalid --algorithm {algorithm!r}: one of {', '.join(fs.ALGORITHMS)}")
-    try:
-        doc = json.loads(tree.read_text())
-    except FileNotFoundError:
-        raise DataSourceError(f"No such tree file: {tree}") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise DataSourceError(f"Cannot read {tree}: {e}") from None
-    except ValueError as e:
-        raise UsageError(f"{tree} is not valid JSON: {e}") from None
-    root = fs.parse_tree(doc)
+    if tree is not None:
+        root = fs.parse_tree(_load(tree))
+    else:
+        root = _from_records(data_dir, jobanalyzer_dir, cluster_name, cache, cache_dir, shares,
+                             from_, now, charge, decay, half_life, decay_factor, periods)  # fmt: skip
     fs.compute(root, algorithm, damping)
     indent = printer.opts.format == "fixed"
     printer.print(fs.rows(root, algorithm, indent=indent))
+
+
+def _load(path: Path) -> object:
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise DataSourceError(f"No such tree file: {path}") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise DataSourceError(f"Cannot read {path}: {e}") from None
+    except ValueError as e:
+        raise UsageError(f"{path} is not valid JSON: {e}") from None
+
+
+def _from_records(data_dir, jobanalyzer_dir, cluster_name, cache, cache_dir, shares, from_, now,
+                  charge, decay, half_life, decay_factor, periods) -> fs.Node:  # fmt: skip
+    """The share tree with usage from the cluster's job records."""
+    if decay not in fs.DECAYS:
+        raise UsageError(f"Invalid --decay {decay!r}: one of {', '.join(fs.DECAYS)}")
+    weights = fs.charge_weights(charge)
+    seconds = parse_duration(half_life)
+    if not seconds:
+        raise UsageError(f"Invalid --half-life {half_life!r}: e.g. 7d or 12h")
+    store = open_store(data_dir=data_dir, jobanalyzer_dir=jobanalyzer_dir, cluster=cluster_name,
+                       config_file=None, files=None, cache=cache, cache_dir=cache_dir)  # fmt: skip
+    if shares is None and jobanalyzer_dir is not None and store.cluster:
+        shares = shares_file(JobanalyzerStore(jobanalyzer_dir).config_dir, store.cluster)
+    if shares is None:
+        raise UsageError("No share tree: give --tree, --shares FILE, or put "
+                         "cluster-config/<cluster>-shares.json (or .csv) in the store")
+    root = fs.parse_tree(read_shares(shares))
+    clock = datetime.now(UTC).replace(microsecond=0)
+    at = parse_time(now, now=clock, end_of_day=False, option="--now") if now else clock
+    back = timedelta(days=30) if decay == "none" else timedelta(seconds=8 * seconds)
+    start = parse_time(from_, now=at, end_of_day=False, option="--from") if from_ else at - back
+    jobs = eff.slurm_jobs(scan_sacct(store, Window(start, at + RECORD_LOOKAHEAD)).collect())
+    runs = usage.job_runs(jobs, at)
+    used = fs.association_usage(runs, at.timestamp(), weights, decay, float(seconds),
+                                window_start=start.timestamp(), decay_factor=decay_factor,
+                                periods=periods)  # fmt: skip
+    for account, user in fs.attach_usage(root, used):
+        sys.stderr.write(f"sonalyze: usage of {user} in account {account}, which the share "
+                         "tree does not have\n")  # fmt: skip
+    report_problems(store, False)
+    return root
 
 
 app.command("sshare", help="Alias for fairshare.", hidden=True)(fairshare_cmd)

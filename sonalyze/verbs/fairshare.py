@@ -277,7 +277,8 @@ FIELDS = FieldTable(
           ("rawshares", "shares")),
         F("NormShares", "f6", "norm_shares", "Shares as a fraction: of the level (flux, Fair "
           "Tree) or of the whole machine (classic)", ("normshares",)),
-        F("RawUsage", "f64", "raw_usage", "Usage (decayed), as given or summed", ("rawusage", "usage")),
+        F("RawUsage", "str", "raw_usage", "Usage (decayed), as given or summed; charge units x "
+          "seconds from job records", ("rawusage", "usage")),
         F("NormUsage", "f6", "norm_usage", "Usage / the root's usage", ("normusage",)),
         F("EffectvUsage", "f6", "effective_usage", "Usage as the algorithm weighs it: of the level "
           "(flux), of the parent (Fair Tree), propagated from above (classic)", ("effectvusage",)),
@@ -298,7 +299,7 @@ INFO = VerbInfo("fairshare", ("sshare",), "Shares, usage and fair-share per acco
 
 _ROW_SCHEMA: dict[str, pl.DataType] = {
     "account": pl.String(), "user": pl.String(), "raw_shares": pl.String(),
-    "norm_shares": pl.Float64(), "raw_usage": pl.Float64(), "norm_usage": pl.Float64(),
+    "norm_shares": pl.Float64(), "raw_usage": pl.String(), "norm_usage": pl.Float64(),
     "effective_usage": pl.Float64(), "fairshare": pl.Float64(), "level_fs": pl.Float64(),
     "level_fs_inf": pl.Boolean(), "depth": pl.Int64(),
 }  # fmt: skip
@@ -312,6 +313,11 @@ def rows(root: Node, algorithm: str, indent: bool = True) -> pl.DataFrame:
     return pl.DataFrame(out, schema=_ROW_SCHEMA)
 
 
+def _plain(value: float) -> str:
+    """A number without exponent or trailing zeros: 25370040, 2.5, 0.000001."""
+    return f"{value:.6f}".rstrip("0").rstrip(".")
+
+
 def _rows(node: Node, depth: int, algorithm: str, indent: bool, out: list[dict]) -> None:
     pad = " " * depth if indent else ""
     is_root = node.parent is None
@@ -323,7 +329,7 @@ def _rows(node: Node, depth: int, algorithm: str, indent: bool, out: list[dict])
         "account": pad + account,
         "user": node.name if node.is_user else "",
         "raw_shares": "" if is_root else (PARENT if node.shares is None else str(node.shares)),
-        "norm_shares": node.norm_shares, "raw_usage": node.usage,
+        "norm_shares": node.norm_shares, "raw_usage": _plain(node.usage),
         "norm_usage": None if is_root else node.norm_usage,
         "effective_usage": node.effective_usage,
         "fairshare": node.fairshare if node.is_user else None,
@@ -331,3 +337,87 @@ def _rows(node: Node, depth: int, algorithm: str, indent: bool, out: list[dict])
     })  # fmt: skip
     for c in [c for c in node.children if c.is_user] + [c for c in node.children if not c.is_user]:
         _rows(c, depth + 1, algorithm, indent, out)
+
+
+# --- usage from job records -------------------------------------------------------------------
+
+CHARGES = {"slurm": {"billing": 1.0}, "flux": {"nodes": 1.0}}
+DECAYS = ("slurm", "flux", "none")
+
+
+def charge_weights(text: str) -> dict[str, float]:
+    """`slurm` (billing, else cpus), `flux` (nodes) or `nodes=W,cpus=W,gpus=W,billing=W`."""
+    if text in CHARGES:
+        return CHARGES[text]
+    weights: dict[str, float] = {}
+    for item in text.split(","):
+        name, _, value = item.partition("=")
+        if name not in ("nodes", "cpus", "gpus", "billing"):
+            raise UsageError(f"Invalid --charge {text!r}: slurm, flux, or weights of nodes, "
+                             "cpus, gpus, billing (e.g. nodes=1,gpus=10)")  # fmt: skip
+        try:
+            weights[name] = float(value)
+        except ValueError:
+            raise UsageError(f"Invalid --charge weight {item!r}") from None
+        if not math.isfinite(weights[name]) or weights[name] < 0:
+            raise UsageError(f"Invalid --charge weight {item!r}")
+    return weights
+
+
+def association_usage(runs: pl.DataFrame, now: float, charge: dict[str, float], decay: str,
+                      half_life: float, *, window_start: float | None = None,
+                      decay_factor: float = 0.5, periods: int = 4) -> pl.DataFrame:  # fmt: skip
+    """Usage per (account, user) from `usage.job_runs` rows (times in epoch seconds).
+
+    A job's rate is its charge weights times its allocation (`slurm`: billing, which
+    falls back to cpus).  `slurm` decay integrates rate x 2^(-age/half_life) over the
+    run up to `now` (Slurm's continuous decay, in closed form); `flux` sums the run's
+    rate x time in half-life bins back from `now`, bin k weighted decay_factor^k, for
+    `periods` bins; `none` sums rate x time after `window_start`.
+    """
+    rate = pl.lit(0.0)
+    for name, weight in charge.items():
+        column = "billing" if name == "billing" else name
+        rate = rate + weight * pl.col(column).cast(pl.Float64).fill_null(0)
+    t0 = pl.col("run_start").dt.epoch("s").cast(pl.Float64)
+    t1 = pl.min_horizontal(pl.col("run_end").dt.epoch("s").cast(pl.Float64), pl.lit(now))
+    active = pl.col("_active")
+    if decay == "slurm":
+        ln2 = math.log(2)
+        decayed = (half_life / ln2) * ((2 ** ((t1 - now) / half_life)) - (2 ** ((t0 - now) / half_life)))
+        amount = rate * decayed.clip(0) * active
+    elif decay == "flux":
+        amount = pl.lit(0.0)
+        for k in range(periods):
+            hi, lo = now - k * half_life, now - (k + 1) * half_life
+            inside = (pl.min_horizontal(t1, pl.lit(hi)) - pl.max_horizontal(t0, pl.lit(lo))).clip(0)
+            amount = amount + rate * inside * active * (decay_factor ** k)
+    elif decay == "none":
+        start = pl.lit(window_start if window_start is not None else -math.inf)
+        amount = rate * (t1 - pl.max_horizontal(t0, start)).clip(0) * active
+    else:
+        raise UsageError(f"Invalid --decay {decay!r}: one of {', '.join(DECAYS)}")
+    return (
+        runs.with_columns(amount.alias("usage"))
+        .group_by("account", "user").agg(pl.col("usage").sum())
+        .sort("account", "user")
+    )  # fmt: skip
+
+
+def attach_usage(root: Node, usage: pl.DataFrame) -> list[tuple[str, str]]:
+    """Set each user's usage from (account, user, usage) rows and each bank's to the sum
+    below it; return the (account, user) pairs that have usage but no place in the tree."""
+    found = {(a, u): x for a, u, x in usage.select("account", "user", "usage").iter_rows()}
+    placed: set[tuple[str, str]] = set()
+    for u in root.users():
+        key = (u.bank, u.name)
+        u.usage = float(found.get(key, 0.0))
+        placed.add(key)
+    _sum_banks(root)
+    return sorted(k for k in found if k not in placed and found[k] > 0)
+
+
+def _sum_banks(node: Node) -> float:
+    if not node.is_user:
+        node.usage = sum(_sum_banks(c) for c in node.children)
+    return node.usage
