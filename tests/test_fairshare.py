@@ -140,7 +140,8 @@ def test_fair_tree_sshare_columns(cli, tmp_path) -> None:
     assert rows[("aD", "uD2")] | {} == {
         "Account": "aD", "User": "uD2", "RawShares": "40", "NormShares": "0.235294",
         "RawUsage": "20", "NormUsage": "0.083333", "EffectvUsage": "0.181818",
-        "FairShare": "0.238095", "LevelFS": "1.294118", "LevelFSInf": "no"}  # fmt: skip
+        "FairShare": "0.238095", "LevelFS": "1.294118", "LevelFSInf": "no",
+        "FSPriority": "23810"}  # fmt: skip
     assert rows[("root", "u1")]["LevelFS"] is None and rows[("root", "u1")]["LevelFSInf"] == "yes"
     assert rows[("aD", "")]["LevelFS"] == "0.524476" and rows[("aD", "")]["FairShare"] == ""
     text = cli(["fairshare", "--tree", path, "--fmt=fixed,Account,User,LevelFS"]).out.splitlines()
@@ -250,3 +251,39 @@ def test_share_tree_csv_errors(tmp_path) -> None:
     tree = read_shares(path)["root"]
     assert tree["children"][0]["children"][0] == {
         "bank": "phys", "children": [{"username": "ann", "shares": 1}], "shares": "parent"}
+
+
+def test_what_if_reproduces_flux_after_a_usage_update_and_view_bank(cli, tmp_path) -> None:
+    path = tmp_path / "t.json"
+    path.write_text(json.dumps({"root": SMALL_NO_TIE}))
+    result = cli(["fairshare", "--tree", path, "--algorithm", "flux", "--what-if",
+                  "account2/leaf.2.1=+47", "--fmt", "view-bank"])  # fmt: skip
+    lines = result.out.splitlines()
+    assert lines[0].split() == ["Bank", "Username", "Active", "RawShares", "RawUsage", "Fairshare"]
+    # flux-accounting's expected view-bank lines after leaf.2.1's usage went from 8 to 55.
+    assert ("  account1                      leaf.1.1                true               10000"
+            "               100.0            0.571429") in lines  # fmt: skip
+    assert ("  account2                      leaf.2.1                true              100000"
+            "                55.0            0.142857") in lines  # fmt: skip
+    assert ("  account3                      leaf.3.1                true                 100"
+            "                 0.0                 1.0") in lines  # fmt: skip
+    bad = cli(["fairshare", "--tree", path, "--what-if", "account9/nobody=+1"])
+    assert bad.code == 2 and "no user nobody in account account9" in bad.err
+
+
+def test_priority_preview_and_sshare_round_trip(cli, tmp_path) -> None:
+    path = tmp_path / "t.json"
+    path.write_text(json.dumps({"root": FAIR_TREE}))
+    parsable = cli(["fairshare", "--tree", path, "--fmt=csv,Account,User,FairShare,FSPriority",
+                    "--priority-weight", "1000"]).out  # fmt: skip
+    assert "aD,uD2,0.238095,238\n" in parsable.replace(" ", "").replace('"', "")
+    assert "\naD,,,\n" in parsable.replace(" ", "").replace('"', "")  # accounts: no priority
+    # Written as sshare -P writes it (indented account names), then read back.
+    rows = json.loads(cli(["fairshare", "--tree", path, "--fmt=json"]).out)
+    csv_text = cli(["fairshare", "--tree", path,
+                    "--fmt=csv,header,Account,User,RawShares,NormShares,RawUsage,FairShare"]).out
+    sshare = tmp_path / "sshare.txt"
+    sshare.write_text(csv_text.replace('"', "").replace(",", "|"))
+    again = json.loads(cli(["fairshare", "--sshare", sshare, "--fmt=json"]).out)
+    assert [(r["User"], r["FairShare"]) for r in again if r["User"]] == [
+        (r["User"], r["FairShare"]) for r in rows if r["User"]]

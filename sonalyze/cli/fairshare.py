@@ -12,7 +12,7 @@ import typer
 
 from sonalyze.cli import options as o
 from sonalyze.cli.commands import _printer, app
-from sonalyze.cli.context import open_store, report_problems
+from sonalyze.cli.context import open_store, report_problems, split_values
 from sonalyze.errors import DataSourceError, UsageError
 from sonalyze.tables.scans import scan_sacct
 from sonalyze.tables.shares import read_shares, shares_file
@@ -42,6 +42,9 @@ def fairshare_cmd(
     decay_factor: Annotated[float, typer.Option(metavar="D", min=1e-9, max=0.999999999, help="flux: weight of each older bin.")] = 0.5,
     periods: Annotated[int, typer.Option(metavar="N", min=1, help="flux: number of bins.")] = 4,
     algorithm: Annotated[str, typer.Option(metavar="NAME", help="flux (flux-accounting's weighted tree), fairtree (Slurm's Fair Tree) or classic (Slurm's classic).")] = "fairtree",
+    what_if: Annotated[list[str] | None, typer.Option("--what-if", metavar="ACCOUNT/USER=+USAGE", help="Add hypothetical usage before computing (repeatable).")] = None,
+    priority_weight: Annotated[float, typer.Option(metavar="W", min=0, help="Weight of the fair-share factor in a job's priority (FSPriority): flux's plugin default; Slurm's PriorityWeightFairshare is site-set.")] = fs.PRIORITY_WEIGHT,
+    sshare: Annotated[Path | None, typer.Option("--sshare", metavar="FILE", help="Read the tree with usage from `sshare -a -l -P` output instead.")] = None,
     damping: Annotated[float, typer.Option(metavar="FACTOR", min=1e-9, help="classic: Slurm's FairShareDampeningFactor.")] = 1.0,
     fmt: o.Fmt = None,
     query: o.Query = None,
@@ -51,28 +54,43 @@ def fairshare_cmd(
     (--tree), or from the cluster's share tree with usage from its job records."""  # fmt: skip
     if fmt is not None and fmt.strip().lower() == "json":
         fmt = "json,all"  # JSON carries the LevelFSInf flag next to a null LevelFS
-    printer = _printer(fs.INFO, fmt, query)
+    layout = fmt is not None and fmt.strip().lower() == "view-bank"
+    printer = _printer(fs.INFO, None if layout else fmt, query)
     if printer is None:
         return
     if algorithm not in fs.ALGORITHMS:
         raise UsageError(f"Invalid --algorithm {algorithm!r}: one of {', '.join(fs.ALGORITHMS)}")
+    if tree is not None and sshare is not None:
+        raise UsageError("--tree and --sshare exclude each other")
     if tree is not None:
         root = fs.parse_tree(_load(tree))
+    elif sshare is not None:
+        root = fs.parse_tree(fs.parse_sshare(_text(sshare)))
     else:
         root = _from_records(data_dir, jobanalyzer_dir, cluster_name, cache, cache_dir, shares,
                              from_, now, charge, decay, half_life, decay_factor, periods)  # fmt: skip
+    fs.what_if(root, split_values(what_if))
     fs.compute(root, algorithm, damping)
-    indent = printer.opts.format == "fixed"
-    printer.print(fs.rows(root, algorithm, indent=indent))
+    if layout:
+        sys.stdout.write(fs.view_bank(root))
+        return
+    # sshare indents in its fixed and parsable outputs; JSON gets the plain names.
+    indent = printer.opts.format in ("fixed", "csv", "csvnamed")
+    printer.print(fs.rows(root, algorithm, indent=indent, priority_weight=priority_weight))
 
 
-def _load(path: Path) -> object:
+def _text(path: Path) -> str:
     try:
-        return json.loads(path.read_text())
+        return path.read_text()
     except FileNotFoundError:
         raise DataSourceError(f"No such tree file: {path}") from None
     except (OSError, UnicodeDecodeError) as e:
         raise DataSourceError(f"Cannot read {path}: {e}") from None
+
+
+def _load(path: Path) -> object:
+    try:
+        return json.loads(_text(path))
     except ValueError as e:
         raise UsageError(f"{path} is not valid JSON: {e}") from None
 

@@ -23,6 +23,7 @@ PARENT = "parent"  # Slurm's FairShare=parent: the association takes its parent'
 _FLUX_ZERO_USAGE = 1e-9
 _FLUX_UNUSED_WEIGHT = float(2**64)  # flux's weight for shares with no usage: above any ratio
 _EPSILON = 2.220446049250313e-16
+PRIORITY_WEIGHT = 100_000  # flux-accounting's fair-share weight; Slurm's is site-set (default 0)
 
 
 @dataclass
@@ -287,11 +288,15 @@ FIELDS = FieldTable(
         F("LevelFS", "f6", "level_fs", "Shares / usage within the level (flux's weight); inf "
           "(null in JSON) without usage", ("levelfs",)),
         F("LevelFSInf", "bool", "level_fs_inf", "True when LevelFS is infinite", ("levelfsinf",)),
+        F("FSPriority", "str", "fs_priority", "The fair-share part of a job's priority: "
+          "--priority-weight x FairShare, rounded (flux's plugin; Slurm's multifactor term); "
+          "empty for accounts",
+          ("fspriority",)),
     ),
     groups={"default": ("Account", "User", "RawShares", "NormShares", "RawUsage", "NormUsage",
                         "EffectvUsage", "FairShare", "LevelFS"),
             "all": ("Account", "User", "RawShares", "NormShares", "RawUsage", "NormUsage",
-                    "EffectvUsage", "FairShare", "LevelFS", "LevelFSInf")},
+                    "EffectvUsage", "FairShare", "LevelFS", "LevelFSInf", "FSPriority")},
 )  # fmt: skip
 
 INFO = VerbInfo("fairshare", ("sshare",), "Shares, usage and fair-share per account and user "
@@ -301,16 +306,19 @@ _ROW_SCHEMA: dict[str, pl.DataType] = {
     "account": pl.String(), "user": pl.String(), "raw_shares": pl.String(),
     "norm_shares": pl.Float64(), "raw_usage": pl.String(), "norm_usage": pl.Float64(),
     "effective_usage": pl.Float64(), "fairshare": pl.Float64(), "level_fs": pl.Float64(),
-    "level_fs_inf": pl.Boolean(), "depth": pl.Int64(),
+    "level_fs_inf": pl.Boolean(), "fs_priority": pl.String(), "depth": pl.Int64(),
 }  # fmt: skip
 
 
-def rows(root: Node, algorithm: str, indent: bool = True) -> pl.DataFrame:
+def rows(root: Node, algorithm: str, indent: bool = True,
+         priority_weight: float = PRIORITY_WEIGHT) -> pl.DataFrame:  # fmt: skip
     """One row per account and user, in tree order (an account's users before its
     sub-accounts, as sshare lists them); names indented one space per level."""
     out: list[dict] = []
     _rows(root, 0, algorithm, indent, out)
-    return pl.DataFrame(out, schema=_ROW_SCHEMA)
+    return pl.DataFrame(out, schema=_ROW_SCHEMA).with_columns(
+        (pl.col("fairshare") * priority_weight).round(0).cast(pl.Int64).cast(pl.String)
+        .fill_null("").alias("fs_priority"))
 
 
 def _plain(value: float) -> str:
@@ -333,7 +341,8 @@ def _rows(node: Node, depth: int, algorithm: str, indent: bool, out: list[dict])
         "norm_usage": None if is_root else node.norm_usage,
         "effective_usage": node.effective_usage,
         "fairshare": node.fairshare if node.is_user else None,
-        "level_fs": level, "level_fs_inf": level is not None and math.isinf(level), "depth": depth,
+        "level_fs": level, "level_fs_inf": level is not None and math.isinf(level),
+        "fs_priority": None, "depth": depth,
     })  # fmt: skip
     for c in [c for c in node.children if c.is_user] + [c for c in node.children if not c.is_user]:
         _rows(c, depth + 1, algorithm, indent, out)
@@ -421,3 +430,100 @@ def _sum_banks(node: Node) -> float:
     if not node.is_user:
         node.usage = sum(_sum_banks(c) for c in node.children)
     return node.usage
+
+
+# --- what-if, the priority preview, other trees ------------------------------------------------
+
+def what_if(root: Node, changes: list[str]) -> None:
+    """Add hypothetical usage, `ACCOUNT/USER=+N` (or `-N`), to the user and every bank above
+    it; usage does not go below 0."""
+    for change in changes:
+        target, _, amount = change.partition("=")
+        try:
+            delta = float(amount)
+        except ValueError:
+            raise UsageError(f"Invalid --what-if {change!r}: ACCOUNT/USER=+USAGE") from None
+        account, _, name = target.partition("/")
+        matches = [u for u in root.users() if u.bank == account and u.name == name]
+        if not name or not matches:
+            raise UsageError(f"--what-if {change!r}: no user {name or '?'} in account {account}")
+        for u in matches:
+            u.usage = max(0.0, u.usage + delta)
+            node = u.parent
+            while node is not None:
+                node.usage = max(0.0, node.usage + delta)
+                node = node.parent
+
+
+def parse_sshare(text: str) -> dict:
+    """A tree (emulator JSON shape) from `sshare -a -l -P` output: accounts and users with
+    RawShares and RawUsage; nesting from the indentation of the Account column."""
+    lines = [line for line in text.splitlines() if line.strip()]
+    if not lines or not lines[0].startswith("Account|User|RawShares"):
+        raise UsageError("not sshare -P output: the header must start Account|User|RawShares")
+    header = lines[0].rstrip("|").split("|")
+    try:
+        col = {name: header.index(name) for name in ("Account", "User", "RawShares", "RawUsage")}
+    except ValueError:
+        raise UsageError("sshare output needs the Account, User, RawShares and RawUsage "
+                         "columns (use -l)") from None  # fmt: skip
+    root: dict | None = None
+    stack: list[tuple[int, dict]] = []
+    for n, line in enumerate(lines[1:], start=2):
+        cells = line.split("|")
+        if len(cells) < len(header):
+            raise UsageError(f"sshare output line {n}: {len(cells)} fields, expected {len(header)}")
+        account, user = cells[col["Account"]], cells[col["User"]]
+        depth = len(account) - len(account.lstrip(" "))
+        shares_text, usage_text = cells[col["RawShares"]], cells[col["RawUsage"]]
+        try:
+            usage = float(usage_text or 0)
+            shares: int | str = PARENT if shares_text == PARENT else int(shares_text or 1)
+        except ValueError:
+            raise UsageError(f"sshare output line {n}: bad RawShares or RawUsage") from None
+        if root is None:
+            root = {"bank": account.strip() or "root", "shares": 1, "usage": usage, "children": []}
+            stack = [(depth, root)]
+            continue
+        if user:  # a user row shows its account one level deeper than the account's row
+            while len(stack) > 1 and stack[-1][0] >= depth:
+                stack.pop()
+            stack[-1][1]["children"].append({"username": user, "shares": shares, "usage": usage})
+            continue
+        while len(stack) > 1 and stack[-1][0] >= depth:
+            stack.pop()
+        node: dict = {"bank": account.strip(), "shares": shares, "usage": usage, "children": []}
+        stack[-1][1]["children"].append(node)
+        stack.append((depth, node))
+    if root is None:
+        raise UsageError("sshare output has no rows")
+    return {"root": root}
+
+
+def view_bank(root: Node) -> str:
+    """flux's `view-bank --tree` layout: 20-character columns, one more space of indent
+    per level, a user's row repeating its bank."""
+    cols = ("Username", "Active", "RawShares", "RawUsage", "Fairshare")
+    lines = ["Bank".ljust(20) + "".join(c.rjust(20) for c in cols)]
+    lines.append(root.name.ljust(20) + "".rjust(20) + "true".rjust(20)
+                 + str(root.shares if root.shares is not None else PARENT).rjust(20)
+                 + str(round(root.usage, 2)).rjust(20))  # fmt: skip
+    _view_bank(root, "", lines)
+    return "\n".join(lines) + "\n"
+
+
+def _view_bank(bank_node: Node, indent: str, lines: list[str]) -> None:
+    prefix = indent + " "
+    banks = [c for c in bank_node.children if not c.is_user]
+    if not banks:
+        for u in bank_node.children:
+            lines.append(prefix + bank_node.name.ljust(20) + u.name.rjust(20 - len(prefix))
+                         + "true".rjust(20) + str(u.shares if u.shares is not None else PARENT)
+                         .rjust(20) + str(float(u.usage)).rjust(20)
+                         + str(round(u.fairshare or 0.0, 6)).rjust(20))  # fmt: skip
+        return
+    for b in banks:
+        lines.append(prefix + b.name.ljust(20) + "".rjust(20 - len(prefix)) + "true".rjust(20)
+                     + str(b.shares if b.shares is not None else PARENT).rjust(20)
+                     + str(float(b.usage)).rjust(20))  # fmt: skip
+        _view_bank(b, prefix, lines)
