@@ -83,3 +83,44 @@ def _from_csv(text: str, path: Path) -> dict:
             banks[account]["children"].append(
                 {"username": user, "shares": _shares(row.get("shares") or "", f"{path}:{i}")})
     return {"root": banks["root"]}
+
+
+def read_flux_export(directory: Path) -> dict:
+    """The tree in the emulator's JSON shape from `flux account export-db` output:
+    `bank_table.csv` (bank, active, parent_bank, shares) and `association_table.csv`
+    (username, bank, active, shares, job_usage).  As flux's own update-fshare does, only
+    active banks and associations count, and a bank's usage is the sum of its users'."""
+    banks_path, users_path = directory / "bank_table.csv", directory / "association_table.csv"
+    tables = []
+    for path, needed in ((banks_path, {"bank", "active", "parent_bank", "shares"}),
+                         (users_path, {"username", "bank", "active", "shares", "job_usage"})):  # fmt: skip
+        try:
+            rows = list(csv.DictReader(io.StringIO(path.read_text())))
+        except (OSError, UnicodeDecodeError) as e:
+            raise ConfigError(f"Cannot read {path}: {e}") from None
+        if rows and not needed <= set(rows[0]):
+            raise ConfigError(f"{path}: needs the columns {', '.join(sorted(needed))}")
+        tables.append([r for r in rows if (r.get("active") or "1").strip() != "0"])
+    bank_rows, user_rows = tables
+    nodes: dict[str, dict] = {
+        r["bank"]: {"bank": r["bank"], "shares": _shares(r["shares"], str(banks_path)),
+                    "children": []} for r in bank_rows}  # fmt: skip
+    roots = [r["bank"] for r in bank_rows if not (r.get("parent_bank") or "").strip()]
+    if len(roots) != 1:
+        raise ConfigError(f"{banks_path}: expected one root bank (no parent_bank), found {len(roots)}")
+    for r in bank_rows:
+        parent = (r.get("parent_bank") or "").strip()
+        if parent:
+            if parent not in nodes:
+                raise ConfigError(f"{banks_path}: bank {r['bank']}'s parent {parent} is not listed")
+            nodes[parent]["children"].append(nodes[r["bank"]])
+    for r in user_rows:
+        if r["bank"] not in nodes:
+            raise ConfigError(f"{users_path}: {r['username']}'s bank {r['bank']} is not listed")
+        try:
+            usage = float(r["job_usage"] or 0)
+        except ValueError:
+            raise ConfigError(f"{users_path}: bad job_usage for {r['username']}") from None
+        nodes[r["bank"]]["children"].append({"username": r["username"], "usage": usage,
+                                             "shares": _shares(r["shares"], str(users_path))})  # fmt: skip
+    return {"root": nodes[roots[0]]}

@@ -287,3 +287,46 @@ def test_priority_preview_and_sshare_round_trip(cli, tmp_path) -> None:
     again = json.loads(cli(["fairshare", "--sshare", sshare, "--fmt=json"]).out)
     assert [(r["User"], r["FairShare"]) for r in again if r["User"]] == [
         (r["User"], r["FairShare"]) for r in rows if r["User"]]
+
+
+def test_flux_export_db_tables_give_the_same_tree(cli, tmp_path) -> None:
+    (tmp_path / "bank_table.csv").write_text(
+        "bank_id,bank,active,parent_bank,shares,job_usage,priority,ignore_older_than\r\n"
+        "1,root,1,,1000,0.0,0.0,0\r\n2,account1,1,root,1000,0.0,0.0,0\r\n"
+        "3,account2,1,root,100,0.0,0.0,0\r\n4,account3,1,root,10,0.0,0.0,0\r\n"
+        "5,old,0,root,500,0.0,0.0,0\r\n")
+    users = [("leaf.1.1", "account1", 10000, 100), ("leaf.1.2", "account1", 1000, 11),
+             ("leaf.1.3", "account1", 100000, 10), ("leaf.2.1", "account2", 100000, 8),
+             ("leaf.2.2", "account2", 10000, 3), ("leaf.3.1", "account3", 100, 0),
+             ("leaf.3.2", "account3", 10, 1)]  # fmt: skip
+    header = ("creation_time,mod_time,active,username,userid,bank,default_bank,shares,job_usage,"
+              "fairshare,max_running_jobs,max_active_jobs,max_nodes,max_cores,queues,projects,"
+              "default_project,max_sched_jobs\r\n")  # fmt: skip
+    lines = [f"0,0,1,{u},{5000 + i},{b},{b},{s},{x}.0,0.5,5,7,,,,*,*,10\r\n"
+             for i, (u, b, s, x) in enumerate(users)]  # fmt: skip
+    lines.append("0,0,0,gone,6000,account1,account1,1,999.0,0.5,5,7,,,,*,*,10\r\n")  # inactive
+    (tmp_path / "association_table.csv").write_text(header + "".join(lines))
+    result = cli(["fairshare", "--flux-export", tmp_path, "--algorithm", "flux",
+                  "--fmt=json,User,FairShare"])  # fmt: skip
+    got = {r["User"]: r["FairShare"] for r in json.loads(result.out) if r["User"]}
+    assert got == {"leaf.3.1": "1.000000", "leaf.3.2": "0.857143", "leaf.2.1": "0.714286",
+                   "leaf.2.2": "0.571429", "leaf.1.3": "0.428571", "leaf.1.1": "0.285714",
+                   "leaf.1.2": "0.142857"}  # fmt: skip
+    both = cli(["fairshare", "--flux-export", tmp_path, "--tree", tmp_path / "x.json"])
+    assert both.code == 2 and "exclude each other" in both.err
+
+
+def test_usage_reset_periods(cli, store) -> None:
+    from datetime import UTC, datetime
+
+    from sonalyze.verbs.fairshare import last_reset
+
+    monday = datetime(2025, 3, 10, 15, tzinfo=UTC)
+    assert last_reset(monday, "weekly") == datetime(2025, 3, 9, tzinfo=UTC)  # Sunday
+    assert last_reset(monday, "quarterly") == datetime(2025, 1, 1, tzinfo=UTC)
+    assert last_reset(monday, "none") is None
+    # ann's job ended on the 9th at midnight: a daily reset on the 10th forgets it.
+    got, _ = usage_of(cli, store, "--decay", "none", "--reset", "daily")
+    assert got["ann"] == 0
+    kept, _ = usage_of(cli, store, "--decay", "none", "--reset", "monthly")
+    assert kept["ann"] == pytest.approx(2 * DAY)

@@ -15,7 +15,7 @@ from sonalyze.cli.commands import _printer, app
 from sonalyze.cli.context import open_store, report_problems, split_values
 from sonalyze.errors import DataSourceError, UsageError
 from sonalyze.tables.scans import scan_sacct
-from sonalyze.tables.shares import read_shares, shares_file
+from sonalyze.tables.shares import read_flux_export, read_shares, shares_file
 from sonalyze.tables.source import JobanalyzerStore
 from sonalyze.tables.window import Window, parse_duration, parse_time
 from sonalyze.verbs import efficiency as eff
@@ -41,10 +41,12 @@ def fairshare_cmd(
     half_life: Annotated[str, typer.Option(metavar="DURATION", help="Half-life of usage (both decay models).")] = "7d",
     decay_factor: Annotated[float, typer.Option(metavar="D", min=1e-9, max=0.999999999, help="flux: weight of each older bin.")] = 0.5,
     periods: Annotated[int, typer.Option(metavar="N", min=1, help="flux: number of bins.")] = 4,
+    reset: Annotated[str, typer.Option(metavar="PERIOD", help="Forget usage before the last daily, weekly (Sunday), monthly, quarterly or yearly reset, as Slurm's PriorityUsageResetPeriod; none.")] = "none",
     algorithm: Annotated[str, typer.Option(metavar="NAME", help="flux (flux-accounting's weighted tree), fairtree (Slurm's Fair Tree) or classic (Slurm's classic).")] = "fairtree",
     what_if: Annotated[list[str] | None, typer.Option("--what-if", metavar="ACCOUNT/USER=+USAGE", help="Add hypothetical usage before computing (repeatable).")] = None,
     priority_weight: Annotated[float, typer.Option(metavar="W", min=0, help="Weight of the fair-share factor in a job's priority (FSPriority): flux's plugin default; Slurm's PriorityWeightFairshare is site-set.")] = fs.PRIORITY_WEIGHT,
     sshare: Annotated[Path | None, typer.Option("--sshare", metavar="FILE", help="Read the tree with usage from `sshare -a -l -P` output instead.")] = None,
+    flux_export: Annotated[Path | None, typer.Option("--flux-export", metavar="DIR", help="Read the tree with usage from `flux account export-db` output (bank_table.csv, association_table.csv) instead.")] = None,
     damping: Annotated[float, typer.Option(metavar="FACTOR", min=1e-9, help="classic: Slurm's FairShareDampeningFactor.")] = 1.0,
     fmt: o.Fmt = None,
     query: o.Query = None,
@@ -60,15 +62,20 @@ def fairshare_cmd(
         return
     if algorithm not in fs.ALGORITHMS:
         raise UsageError(f"Invalid --algorithm {algorithm!r}: one of {', '.join(fs.ALGORITHMS)}")
-    if tree is not None and sshare is not None:
-        raise UsageError("--tree and --sshare exclude each other")
+    given = [n for n, v in (("--tree", tree), ("--sshare", sshare), ("--flux-export", flux_export))
+             if v is not None]  # fmt: skip
+    if len(given) > 1:
+        raise UsageError(f"{given[0]} and {given[1]} exclude each other")
     if tree is not None:
         root = fs.parse_tree(_load(tree))
     elif sshare is not None:
         root = fs.parse_tree(fs.parse_sshare(_text(sshare)))
+    elif flux_export is not None:
+        root = fs.parse_tree(read_flux_export(flux_export))
     else:
         root = _from_records(data_dir, jobanalyzer_dir, cluster_name, cache, cache_dir, shares,
-                             from_, now, charge, decay, half_life, decay_factor, periods)  # fmt: skip
+                             from_, now, charge, decay, half_life, decay_factor, periods,
+                             reset)  # fmt: skip
     fs.what_if(root, split_values(what_if))
     fs.compute(root, algorithm, damping)
     if layout:
@@ -96,7 +103,7 @@ def _load(path: Path) -> object:
 
 
 def _from_records(data_dir, jobanalyzer_dir, cluster_name, cache, cache_dir, shares, from_, now,
-                  charge, decay, half_life, decay_factor, periods) -> fs.Node:  # fmt: skip
+                  charge, decay, half_life, decay_factor, periods, reset) -> fs.Node:  # fmt: skip
     """The share tree with usage from the cluster's job records."""
     if decay not in fs.DECAYS:
         raise UsageError(f"Invalid --decay {decay!r}: one of {', '.join(fs.DECAYS)}")
@@ -118,9 +125,11 @@ def _from_records(data_dir, jobanalyzer_dir, cluster_name, cache, cache_dir, sha
     start = parse_time(from_, now=at, end_of_day=False, option="--from") if from_ else at - back
     jobs = eff.slurm_jobs(scan_sacct(store, Window(start, at + RECORD_LOOKAHEAD)).collect())
     runs = usage.job_runs(jobs, at)
+    reset_at = fs.last_reset(at, reset)
     used = fs.association_usage(runs, at.timestamp(), weights, decay, float(seconds),
                                 window_start=start.timestamp(), decay_factor=decay_factor,
-                                periods=periods)  # fmt: skip
+                                periods=periods,
+                                reset_at=reset_at.timestamp() if reset_at else None)  # fmt: skip
     for account, user in fs.attach_usage(root, used):
         sys.stderr.write(f"sonalyze: usage of {user} in account {account}, which the share "
                          "tree does not have\n")  # fmt: skip

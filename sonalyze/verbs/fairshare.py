@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import math
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 import polars as pl
 
@@ -375,20 +376,24 @@ def charge_weights(text: str) -> dict[str, float]:
 
 def association_usage(runs: pl.DataFrame, now: float, charge: dict[str, float], decay: str,
                       half_life: float, *, window_start: float | None = None,
-                      decay_factor: float = 0.5, periods: int = 4) -> pl.DataFrame:  # fmt: skip
+                      decay_factor: float = 0.5, periods: int = 4,
+                      reset_at: float | None = None) -> pl.DataFrame:  # fmt: skip
     """Usage per (account, user) from `usage.job_runs` rows (times in epoch seconds).
 
     A job's rate is its charge weights times its allocation (`slurm`: billing, which
     falls back to cpus).  `slurm` decay integrates rate x 2^(-age/half_life) over the
     run up to `now` (Slurm's continuous decay, in closed form); `flux` sums the run's
     rate x time in half-life bins back from `now`, bin k weighted decay_factor^k, for
-    `periods` bins; `none` sums rate x time after `window_start`.
+    `periods` bins; `none` sums rate x time after `window_start`.  Nothing before
+    `reset_at` (Slurm's PriorityUsageResetPeriod) counts.
     """
     rate = pl.lit(0.0)
     for name, weight in charge.items():
         column = "billing" if name == "billing" else name
         rate = rate + weight * pl.col(column).cast(pl.Float64).fill_null(0)
     t0 = pl.col("run_start").dt.epoch("s").cast(pl.Float64)
+    if reset_at is not None:  # usage before the last reset is gone
+        t0 = pl.max_horizontal(t0, pl.lit(reset_at))
     t1 = pl.min_horizontal(pl.col("run_end").dt.epoch("s").cast(pl.Float64), pl.lit(now))
     active = pl.col("_active")
     if decay == "slurm":
@@ -411,6 +416,28 @@ def association_usage(runs: pl.DataFrame, now: float, charge: dict[str, float], 
         .group_by("account", "user").agg(pl.col("usage").sum())
         .sort("account", "user")
     )  # fmt: skip
+
+
+RESETS = ("none", "daily", "weekly", "monthly", "quarterly", "yearly")
+
+
+def last_reset(now: datetime, period: str) -> datetime | None:
+    """The most recent reset at or before `now` (UTC): midnight, Sunday 00:00, the 1st of
+    the month, of the quarter, of the year -- Slurm's PriorityUsageResetPeriod."""
+    if period not in RESETS:
+        raise UsageError(f"Invalid --reset {period!r}: one of {', '.join(RESETS)}")
+    if period == "none":
+        return None
+    day = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    if period == "daily":
+        return day
+    if period == "weekly":
+        return day - timedelta(days=(day.weekday() + 1) % 7)  # back to Sunday
+    if period == "monthly":
+        return day.replace(day=1)
+    if period == "quarterly":
+        return day.replace(day=1, month=(day.month - 1) // 3 * 3 + 1)
+    return day.replace(day=1, month=1)
 
 
 def attach_usage(root: Node, usage: pl.DataFrame) -> list[tuple[str, str]]:
