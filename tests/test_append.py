@@ -9,7 +9,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -270,6 +269,7 @@ def test_in_process_cache_sees_an_append(tmp_path) -> None:
 # --- concurrency --------------------------------------------------------------------------------
 
 WRITER = """
+import os
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -284,6 +284,8 @@ for b in range(batches):
     if b:  # a record of the previous batch again: must not be stored twice
         text += line.format(h=f"n{(pids[0] - 10) % 2}", p=pids[0] - 10) + "\\n"
     commit(prepare([("w", text.encode())], target, now=now), target)
+    if b + 1 == int(os.environ.get("ANNOUNCE_AFTER", "0")):
+        print("written", flush=True)  # the killing test waits for this, not for a clock
 """
 
 READER = """
@@ -330,12 +332,11 @@ def test_concurrent_writers_and_readers_store_each_record_exactly_once(tmp_path)
 def test_a_killed_writer_loses_only_its_unfinished_batch_and_a_rerun_completes_it(tmp_path) -> None:
     tree = tmp_path / "tree"
     tree.mkdir()
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    writer = subprocess.Popen([sys.executable, "-c", WRITER, tree, "1", "100000"], env=env)
+    env = dict(os.environ, PYTHONPATH=str(ROOT), ANNOUNCE_AFTER="30")
+    writer = subprocess.Popen([sys.executable, "-c", WRITER, tree, "1", "100000"], env=env,
+                              stdout=subprocess.PIPE, text=True)  # fmt: skip
     f = tree / "2025/03/03/n0.csv"
-    deadline = time.time() + 60
-    while time.time() < deadline and (not f.exists() or f.stat().st_size < 5000):
-        time.sleep(0.05)
+    assert writer.stdout is not None and writer.stdout.readline() == "written\n"
     writer.send_signal(signal.SIGKILL)
     writer.wait()
     survivors = [int(x.split(",pid=")[1]) for x in
