@@ -119,6 +119,16 @@ def read_cluster_config(path: Path) -> ClusterConfig:
     return ClusterConfig(version, name, desc, tuple(aliases), tuple(excl), nodes)
 
 
+def cluster_file(config_dir: Path, cluster: str, name: str, suffixes: tuple[str, ...]
+                 ) -> Path | None:  # fmt: skip
+    """`<config_dir>/<cluster>-<name><suffix>` for the first suffix that exists, if any."""
+    for suffix in suffixes:
+        path = config_dir / f"{cluster}-{name}{suffix}"
+        if path.is_file():
+            return path
+    return None
+
+
 def read_aliases(path: Path) -> dict[str, str]:
     """`cluster-aliases.json`: a list of `{"alias": A, "value": CLUSTER}`; missing file = none."""
     if not path.exists():

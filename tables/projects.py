@@ -18,6 +18,7 @@ from pathlib import Path
 import polars as pl
 
 from sonalyze.errors import ConfigError
+from sonalyze.tables.clusterconfig import cluster_file
 
 SCHEMA: dict[str, pl.DataType] = {
     "project": pl.String(), "pi": pl.String(), "members": pl.List(pl.String()),
@@ -29,11 +30,7 @@ REQUIRED = ("project", "start", "end", "core_hours")
 
 def projects_file(config_dir: Path, cluster: str) -> Path | None:
     """The cluster's projects file, CSV or JSON, if there is one."""
-    for suffix in (".csv", ".json"):
-        path = config_dir / f"{cluster}-projects{suffix}"
-        if path.is_file():
-            return path
-    return None
+    return cluster_file(config_dir, cluster, "projects", (".csv", ".json"))
 
 
 def read_projects(path: Path) -> pl.DataFrame:

@@ -19,15 +19,12 @@ import json
 from pathlib import Path
 
 from sonalyze.errors import ConfigError
+from sonalyze.tables.clusterconfig import cluster_file
 
 
 def shares_file(config_dir: Path, cluster: str) -> Path | None:
     """The cluster's share tree file, JSON or CSV, if there is one."""
-    for suffix in (".json", ".csv"):
-        path = config_dir / f"{cluster}-shares{suffix}"
-        if path.is_file():
-            return path
-    return None
+    return cluster_file(config_dir, cluster, "shares", (".json", ".csv"))
 
 
 def read_shares(path: Path) -> dict:
