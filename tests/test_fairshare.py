@@ -330,3 +330,36 @@ def test_usage_reset_periods(cli, store) -> None:
     assert got["ann"] == 0
     kept, _ = usage_of(cli, store, "--decay", "none", "--reset", "monthly")
     assert kept["ann"] == pytest.approx(2 * DAY)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [("Account|User|Shares\nroot||1\n", "header must start"),
+     ("Account|User|RawShares|NormShares\nroot||1|1\n", "needs the Account, User, RawShares"),
+     ("Account|User|RawShares|RawUsage\nroot|||10\n a|u\n", "line 3: 2 fields"),
+     ("Account|User|RawShares|RawUsage\nroot|||10\n a|u|lots|3\n", "bad RawShares or RawUsage"),
+     ("Account|User|RawShares|RawUsage\n", "no rows")],
+)  # fmt: skip
+def test_bad_sshare_output_is_one_clear_error(cli, tmp_path, text, message) -> None:
+    path = tmp_path / "sshare.txt"
+    path.write_text(text)
+    result = cli(["fairshare", "--sshare", path])
+    assert result.code == 2 and message in result.err
+
+
+def test_bad_flux_export_is_one_clear_error(cli, tmp_path) -> None:
+    (tmp_path / "bank_table.csv").write_text("bank_id,bank,active,shares\n1,root,1,1\n")
+    (tmp_path / "association_table.csv").write_text("username,bank,active,shares,job_usage\n")
+    result = cli(["fairshare", "--flux-export", tmp_path])
+    assert result.code == 1 and "needs the columns active, bank, parent_bank, shares" in result.err
+    missing = cli(["fairshare", "--flux-export", tmp_path / "nowhere"])
+    assert missing.code == 1 and "Cannot read" in missing.err
+
+
+@pytest.mark.parametrize("fmt", ["fixed", "csv", "csvnamed", "json", "awk"])
+def test_every_format_has_a_row_per_account_and_user(cli, fmt) -> None:
+    path = Path(__file__).resolve().parent.parent / "testdata" / "fairshare" / "example.json"
+    result = cli(["fairshare", "--tree", path, f"--fmt={fmt}"])
+    assert result.code == 0 and result.err == ""
+    count = len(json.loads(result.out)) if fmt == "json" else len(result.out.splitlines())
+    assert count == 7 + (fmt == "fixed")  # root, 2 accounts, 4 users (+ the header)

@@ -107,3 +107,12 @@ def test_consistent_data_gives_nothing(cli) -> None:
                   "2025-03-03", "--until", "2025-03-05", "--now", "2025-03-06"])  # fmt: skip
     assert result.code == 0 and result.out.splitlines()[1:] == []
     assert result.err.endswith(": nothing\n")
+
+
+@pytest.mark.parametrize("fmt", ["fixed", "csv", "csvnamed", "json", "awk"])
+def test_every_format_lists_every_correction(cli, tree, found, fmt) -> None:
+    result = cli(["reconcile", "--data-dir", tree, "--since", "2025-03-03", "--until",
+                  "2025-03-04", "--now", "2025-03-04T12:00:00Z", f"--fmt={fmt}"])  # fmt: skip
+    assert result.code == 0
+    count = len(json.loads(result.out)) if fmt == "json" else len(result.out.splitlines())
+    assert count == len(found) + (fmt == "fixed")
