@@ -22,7 +22,6 @@ from datetime import UTC, datetime, timedelta
 import polars as pl
 
 from sonalyze.ingest.envelope import envelope_schema
-from sonalyze.ingest.jsonl import read_json_lines
 from sonalyze.ingest.lines import split_lines
 from sonalyze.ingest.numbers import checked_time
 from sonalyze.ingest.parsed import Parsed, Problem
@@ -196,6 +195,9 @@ def _new_records(data: bytes) -> tuple[pl.DataFrame, list[Rejected], list[Proble
     """Envelopes, one per line: routed by `data.type` and `data.attributes`, then each
     type's lines checked together by that type's parser."""
     lines, _ = split_lines(data)
+    # Imported here: Arrow's JSON reader (and numpy with it) costs every command's start-up.
+    from sonalyze.ingest.jsonl import read_json_lines
+
     routes, problems = read_json_lines(data, _ROUTING)  # invalid UTF-8 is among the problems
     rejected = _unreadable(data, problems)
     has_errors = pl.col("errors").is_not_null() & (pl.col("errors").list.len() > 0)

@@ -15,11 +15,11 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_every_verb_has_a_page_and_pages_are_current() -> None:
     import typer
 
-    from sonalyze.cli.commands import app
+    from sonalyze.cli.commands import full_app
 
     for verb in VERBS:
         assert (ROOT / "docs" / f"{verb.name}.md").exists(), verb.name
-    commands = typer.main.get_command(app).commands  # type: ignore[attr-defined]
+    commands = typer.main.get_command(full_app()).commands  # type: ignore[attr-defined]
     visible = [n for n, c in commands.items() if not c.hidden and n not in ("cache", "version")]
     assert [n for n in visible if not (ROOT / "docs" / f"{n}.md").exists()] == []
     check = subprocess.run([sys.executable, "docs/generate.py", "--check"], cwd=ROOT,

@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> None:
     import polars as pl
 
     from sonalyze.cli.argv import normalize_argv
-    from sonalyze.cli.commands import app, long_option_names
+    from sonalyze.cli.commands import command_for, long_option_names
 
     # Our frames are already in memory: Polars' in-memory engine runs the stream and
     # merge plans in about 60% of the streaming engine's time (bench/, jobs over 7 days).
@@ -39,12 +39,12 @@ def main(argv: list[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args or os.environ.get("SONALYZE_DEBUG") == "1"
     args = [a for a in args if a != "--debug"]
-    command = typer.main.get_command(app)
-    args = normalize_argv(args, long_option_names(command))
     if not args:
         args = ["--help"]
+    command, args, name = command_for(args)
+    args = normalize_argv(args, long_option_names(command))
     try:
-        command.main(args=args, prog_name="sonalyze", standalone_mode=False)
+        command.main(args=args, prog_name=name, standalone_mode=False)  # type: ignore[attr-defined]
     except SonalyzeError as e:
         if debug:
             raise
