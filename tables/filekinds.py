@@ -53,6 +53,12 @@ class FileKind:
             )
         )
 
+    def host_of(self, name: str) -> str | None:
+        """The host a base name of this kind is named after (None for fixed names)."""
+        if not self.host_named or not self.claims(name):
+            return None
+        return name[len(self.prefix) : len(name) - len(self.suffix)]
+
     def name_regex(self, hosts: HostFilter) -> re.Pattern[str] | None:
         """A regex over base names selecting `hosts` (prefix-of-name matching), or None."""
         if hosts.is_empty or not self.host_named:

@@ -7,6 +7,8 @@ selection that already pruned day directories and host-named files.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import polars as pl
 
 from sonalyze.ingest.schemas import (
@@ -20,6 +22,7 @@ from sonalyze.ingest.schemas import (
     empty,
 )
 from sonalyze.tables.hostglob import HostFilter
+from sonalyze.tables.source import host_chunks
 from sonalyze.tables.store import Store
 from sonalyze.tables.window import Window
 
@@ -53,6 +56,16 @@ def scan_sample(store: Store, window: Window | None, hosts: HostFilter | None = 
     hosts = hosts or HostFilter()
     frame = _read(store, "sample", SAMPLE, window, hosts)
     return _host_filter(within_window(frame, window if clip else None, "time"), hosts)
+
+
+def sample_chunks(store: Store, window: Window | None, hosts: HostFilter | None,
+                  max_bytes: int) -> Iterator[pl.LazyFrame]:  # fmt: skip
+    """Like `scan_sample(clip=False)`, a few whole hosts at a time (by file name, about
+    `max_bytes` of files each); the parses are not kept in the in-process cache."""
+    hosts = hosts or HostFilter()
+    for files in host_chunks(store.source.files("sample", window, hosts), max_bytes):
+        frame = store.read_files(files, remember=False)
+        yield _host_filter((frame if frame.width else empty(SAMPLE)).lazy(), hosts)
 
 
 def scan_node_samples(

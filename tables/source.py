@@ -33,6 +33,42 @@ class SelectedFile:
     in_tree: bool = True
 
 
+def host_chunks(files: list[SelectedFile], max_bytes: int) -> list[list[SelectedFile]]:
+    """The files in runs of whole hosts (by file name, hosts in sorted order), each run
+    about `max_bytes` of files, for reading a few hosts at a time.
+
+    Files not named after a host could hold any host's records: with any of
+    them, all files make one run.
+    """
+    by_host: dict[str, list[SelectedFile]] = {}
+    shared: list[SelectedFile] = []
+    for f in files:
+        host = f.kind.host_of(f.path.name)
+        if host is None:
+            shared.append(f)
+        else:
+            by_host.setdefault(host, []).append(f)
+    runs: list[list[SelectedFile]] = []
+    size = max_bytes
+    for host in sorted(by_host):
+        host_bytes = sum(_size(f.path) for f in by_host[host])
+        if size + host_bytes > max_bytes and (not runs or size > 0):
+            runs.append(list(shared))
+            size = 0
+        runs[-1].extend(by_host[host])
+        size += host_bytes
+    if shared or not runs:
+        return [files]
+    return runs
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
 def _list_dir(path: Path) -> list[str]:
     try:
         with os.scandir(path) as it:

@@ -58,9 +58,14 @@ class Store:
         """The canonical cluster name, if known."""
         return self.source.cluster
 
-    def parse_all(self, files: list[SelectedFile]) -> list[Parsed]:
-        """The parse of every file, in order, from whichever cache can serve it."""
-        parsed, size = load_all(files, self.cache, self.disk)
+    def parse_all(self, files: list[SelectedFile], *, remember: bool = True) -> list[Parsed]:
+        """The parse of every file, in order, from whichever cache can serve it.
+
+        `remember=False` keeps the parses out of the in-process cache: for files
+        read once, a few hosts at a time, where holding them would defeat the point.
+        """
+        memory = self.cache if remember else FileCache(max_bytes=1)
+        parsed, size = load_all(files, memory, self.disk)
         diag = self.diagnostics
         new = [(f, p) for f, p in zip(files, parsed, strict=True) if f.path not in diag.seen]
         diag.files_read += len(new)
@@ -75,8 +80,13 @@ class Store:
         self, table: str, window: Window | None, hosts: HostFilter, extra: str | None = None
     ) -> pl.DataFrame:
         """All records of `table` (or of its extra frame `extra`) from the selected files."""
+        return self.read_files(self.source.files(table, window, hosts), extra)
+
+    def read_files(self, files: list[SelectedFile], extra: str | None = None, *,
+                   remember: bool = True) -> pl.DataFrame:  # fmt: skip
+        """All records (or the extra frame `extra`) of these files, in order."""
         frames = []
-        for parsed in self.parse_all(self.source.files(table, window, hosts)):
+        for parsed in self.parse_all(files, remember=remember):
             frame = parsed.extra.get(extra) if extra else parsed.frame
             if frame is not None and frame.height:
                 frames.append(frame)

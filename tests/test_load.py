@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -116,3 +117,37 @@ def test_unwritable_chart_file_is_one_clear_error(cli, data, tmp_path) -> None:
     r = cli(["load", "--chart-file", tmp_path / "no" / "such" / "dir.svg", "--", data])
     assert r.code == 1
     assert r.err.startswith("sonalyze: error: Cannot write") and "internal" not in r.err
+
+
+@pytest.mark.parametrize("cluster", ["alpha", "beta"])
+@pytest.mark.parametrize("shape", [
+    ["--fmt=csv,host,time,cpu,rcpu,mem,rmem,gpu,rgpu,gpus"],
+    ["--daily", "--group", "--fmt=csv,host,time,cpu,rcpu,res,rres"],
+    ["--none", "--fmt=json"],
+])  # fmt: skip
+def test_reading_a_few_hosts_at_a_time_changes_no_figure(cli, tree, monkeypatch, cluster,
+                                                         shape) -> None:  # fmt: skip
+    import sonalyze.cli.samples as samples
+
+    argv = ["load", "--jobanalyzer-dir", tree, "--cluster", cluster, "-f", "2025-03-03",
+            "-t", "2025-03-06", *shape]  # fmt: skip
+    monkeypatch.setattr(samples, "CHUNK_BYTES", 1 << 40)
+    whole = cli(argv)
+    chunks: list[int] = []
+    real = samples.sample_chunks
+
+    def counted(*args, **kwargs):
+        for chunk in real(*args, **kwargs):
+            chunks.append(1)
+            yield chunk
+
+    monkeypatch.setattr(samples, "sample_chunks", counted)
+    monkeypatch.setattr(samples, "CHUNK_BYTES", 1)  # one host per run
+    from sonalyze.tables.store import default_cache
+
+    default_cache().clear()
+    per_host = cli(argv)
+    assert whole.code == per_host.code == 0, (whole.err, per_host.err)
+    assert len(chunks) == 4  # the tree's four hosts, one at a time
+    assert re.search(r"\b[1-9]\d{3}\b", whole.out)  # some host ran over 10 cores
+    assert per_host.out == whole.out

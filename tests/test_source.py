@@ -9,7 +9,13 @@ import pytest
 from sonalyze.errors import DataSourceError
 from sonalyze.tables.filekinds import kind_of
 from sonalyze.tables.hostglob import HostFilter
-from sonalyze.tables.source import FileListSource, JobanalyzerStore, TreeSource
+from sonalyze.tables.source import (
+    FileListSource,
+    JobanalyzerStore,
+    SelectedFile,
+    TreeSource,
+    host_chunks,
+)
 from sonalyze.tables.window import make_window
 
 
@@ -85,3 +91,26 @@ def test_jobanalyzer_store_resolves_aliases(tree: Path) -> None:
     assert store.tree("a").cluster == "alpha"
     with pytest.raises(DataSourceError, match="Unknown cluster 'zeta'"):
         store.tree("zeta")
+
+
+def test_host_chunks_keep_each_host_whole_and_runs_near_the_byte_limit(tmp_path) -> None:
+    files = []
+    for day in ("03", "04"):
+        for host, size in (("c1", 60), ("a1", 30), ("b1", 30)):
+            path = tmp_path / day / f"0+sample-{host}.json"
+            path.parent.mkdir(exist_ok=True)
+            path.write_bytes(b"x" * size)
+            files.append(SelectedFile(path, kind_of(path.name)))  # type: ignore[arg-type]
+    runs = host_chunks(files, max_bytes=120)
+    names = [[f"{f.path.parent.name}/{f.path.name}" for f in run] for run in runs]
+    # a1 and b1 (60 bytes each over two days) share a run; c1 (120) has its own.
+    assert names == [
+        ["03/0+sample-a1.json", "04/0+sample-a1.json", "03/0+sample-b1.json", "04/0+sample-b1.json"],
+        ["03/0+sample-c1.json", "04/0+sample-c1.json"],
+    ]
+    assert host_chunks(files, max_bytes=1) == [
+        [f for f in files if f"-{h}." in f.path.name] for h in ("a1", "b1", "c1")]
+    sacct = tmp_path / "03" / "0+job-slurm.json"
+    sacct.write_bytes(b"x")
+    mixed = [*files, SelectedFile(sacct, kind_of(sacct.name))]  # type: ignore[arg-type]
+    assert host_chunks(mixed, max_bytes=1) == [mixed]

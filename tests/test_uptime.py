@@ -84,3 +84,17 @@ def test_json_and_only_up(cli, data) -> None:
 def test_bad_options(cli, data, args, message) -> None:
     r = cli(["uptime", *args, "--", data])
     assert r.code == 2 and message in r.err
+
+
+def test_reading_one_host_at_a_time_finds_the_same_periods(cli, tree, monkeypatch) -> None:
+    import sonalyze.cli.samples as samples
+
+    argv = ["uptime", "--jobanalyzer-dir", tree, "--cluster", "beta", "-f", "2025-03-03",
+            "-t", "2025-03-06", "--interval", "5", "--fmt=csv,device,host,state,start,end"]  # fmt: skip
+    monkeypatch.setattr(samples, "CHUNK_BYTES", 1 << 40)
+    whole = cli(argv)
+    monkeypatch.setattr(samples, "CHUNK_BYTES", 1)
+    per_host = cli(argv)
+    assert whole.code == per_host.code == 0, (whole.err, per_host.err)
+    assert "up" in whole.out and len(whole.out.splitlines()) >= 4
+    assert per_host.out == whole.out

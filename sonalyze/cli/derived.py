@@ -21,7 +21,7 @@ from sonalyze.errors import SonalyzeError, UsageError
 from sonalyze.ingest.cpuload import decode_load
 from sonalyze.ingest.schemas import SACCT
 from sonalyze.output.chart import METRICS, Series, svg, terminal
-from sonalyze.streams.merge import merge_streams
+from sonalyze.streams.merge import Merged, concat_merged, merge_streams
 from sonalyze.tables.hostglob import compress_hostnames
 from sonalyze.tables.nodeconfig import config_nodes
 from sonalyze.tables.scans import scan_node_samples, scan_sacct, scan_sample, scan_sysinfo
@@ -71,16 +71,25 @@ def _group_capacity(run: Invocation, merged) -> pl.DataFrame:
     )  # fmt: skip
 
 
-def _drop_unconfigured(run: Invocation, streams: pl.DataFrame) -> pl.DataFrame:
-    """Streams whose host has no known configuration at their start are dropped (-v names them)."""
+def _configured_streams(run: Invocation, streams: pl.DataFrame) -> pl.DataFrame:
+    """The streams whose host has a known configuration at their start (-v names the others)."""
     firsts = streams.group_by("stream").agg(pl.col("host").first(), pl.col("t").min())
     known = run.capacity_at(firsts).filter(pl.col("known"))
     if run.options["verbose"]:
         for host in sorted(set(firsts["host"]) - set(known["host"])):
             sys.stderr.write(f"sonalyze: missing host configuration for {host}\n")
-    kept = streams.filter(pl.col("stream").is_in(known["stream"].implode()))
-    if streams.height and not kept.height:
+    return streams.filter(pl.col("stream").is_in(known["stream"].implode()))
+
+
+def _require_configured(streams_before: int, streams_after: int) -> None:
+    if streams_before and not streams_after:
         raise UsageError("All configuration data missing: relative format arguments")
+
+
+def _drop_unconfigured(run: Invocation, streams: pl.DataFrame) -> pl.DataFrame:
+    """Streams whose host has no known configuration at their start are dropped."""
+    kept = _configured_streams(run, streams)
+    _require_configured(streams.height, kept.height)
     return kept
 
 
@@ -254,11 +263,16 @@ def load_cmd(
     run = Invocation(options)
     selection = run.selection(all_users_by_default=True, exclude_system_commands=True,
                               exclude_heartbeat=False)  # fmt: skip
-    streams = run.streams(selection)
     printed = {spec.field.column for spec in printer.specs}
-    if printed & load.RELATIVE_COLUMNS:
-        streams = _drop_unconfigured(run, streams)
-    merged = merge_streams(streams, "host")
+    relative = bool(printed & load.RELATIVE_COLUMNS)
+
+    def merged_hosts(streams: pl.DataFrame) -> tuple[int, int, Merged]:
+        kept = _configured_streams(run, streams) if relative else streams
+        return streams.height, kept.height, merge_streams(kept, "host")
+
+    parts = run.per_host_streams(selection, merged_hosts)
+    _require_configured(sum(p[0] for p in parts), sum(p[1] for p in parts))
+    merged = concat_merged([p[2] for p in parts])
     series = load.bucketed(merged.steps, opts.bucket)
     hosts = merged.groups.select("grp", pl.col("hosts").list.first().alias("host"))
     # COMPAT(load-config-time): capacity is looked up at a series' first sample, not at
@@ -347,7 +361,7 @@ def uptime_cmd(
     run = Invocation(options)
     selection = run.selection(all_users_by_default=True, exclude_system_commands=False,
                               exclude_heartbeat=False)  # fmt: skip
-    streams = run.streams(selection).select("host", "t", "gpufail")
+    streams = pl.concat(run.per_host_streams(selection, lambda s: s.select("host", "t", "gpufail")))
     start, end = run.span(run.bounds())
     silent = [] if only_up else sorted(set(_known_hosts(run)) - set(streams["host"].unique()))
     rows = uptime.periods(streams, silent, start, end, opts)

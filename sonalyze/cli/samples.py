@@ -8,6 +8,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import TypeVar
 
 import polars as pl
 
@@ -23,11 +24,15 @@ from sonalyze.errors import UsageError
 from sonalyze.ingest.schemas import FLAG_HEARTBEAT, SYSINFO, empty
 from sonalyze.tables.hostglob import HostFilter
 from sonalyze.tables.nodeconfig import LOOKBACK_SECONDS, config_nodes, configs_at, node_configs
-from sonalyze.tables.scans import scan_sample, scan_sysinfo
+from sonalyze.tables.scans import sample_chunks, scan_sample, scan_sysinfo
 from sonalyze.tables.source import FileListSource
 from sonalyze.tables.store import Store
 from sonalyze.tables.window import Window
 from sonalyze.verbs.filters import RecordFilter
+
+T = TypeVar("T")
+# Sample files read at a time by per-host views: bounds their memory (see per_host_streams).
+CHUNK_BYTES = 32 << 20
 
 SYSTEM_USERS = ("root", "zabbix")
 SYSTEM_COMMANDS = ("bash", "zsh", "sshd", "tmux", "systemd")
@@ -231,6 +236,7 @@ class Invocation:
         self.window = window_for(self.store, options["from_"], options["to"])
         self.hosts = hosts_of(options["host"])
         self._raw: pl.DataFrame | None = None
+        self._bounds: pl.DataFrame | None = None
         self._readings: tuple[pl.DataFrame, pl.DataFrame | None] | None = None
 
     def selection(self, *, all_users_by_default: bool, exclude_system_commands: bool,
@@ -257,20 +263,48 @@ class Invocation:
             self._readings = node_readings(self.store, self.window)
         return configs_at(hosts_times, *self._readings)
 
+    def _where(self, selection: SampleSelection) -> pl.Expr:
+        where = selection.predicate()
+        if self.window is not None:
+            where &= pl.col("time").is_between(self.window.start, self.window.end)
+        return where
+
     def streams(self, selection: SampleSelection) -> pl.DataFrame:
         """The clean process streams of the selected records."""
         from sonalyze.streams.build import build_streams
 
-        where = selection.predicate()
-        if self.window is not None:
-            where &= pl.col("time").is_between(self.window.start, self.window.end)
-        return build_streams(self._read().lazy(), where=where).collect()
+        return build_streams(self._read().lazy(), where=self._where(selection)).collect()
+
+    def per_host_streams(self, selection: SampleSelection, each: Callable[[pl.DataFrame], T]
+                         ) -> list[T]:  # fmt: skip
+        """`each` applied to the clean streams of a few hosts at a time, in host order.
+
+        For results that never combine records of two hosts (per-host series,
+        per-host down times): memory then grows with the largest run of hosts
+        read (`CHUNK_BYTES` of files), not with the window.  Also records the
+        hosts' bounds, as `bounds()` would find them.
+        """
+        from sonalyze.streams.build import build_streams, host_bounds
+
+        if isinstance(self.store.source, FileListSource) or self._raw is not None:
+            return [each(self.streams(selection))]
+        where = self._where(selection)
+        results, bounds = [], []
+        for chunk in sample_chunks(self.store, self.window, self.hosts, CHUNK_BYTES):
+            raw = chunk.collect()
+            bounds.append(host_bounds(raw.lazy()).collect())
+            results.append(each(build_streams(raw.lazy(), where=where).collect()))
+            del raw
+        self._bounds = pl.concat(bounds)
+        return results
 
     def bounds(self) -> pl.DataFrame:
         """Each host's earliest and latest sample time in the files read."""
         from sonalyze.streams.build import host_bounds
 
-        return host_bounds(self._read().lazy()).collect()
+        if self._bounds is None:
+            self._bounds = host_bounds(self._read().lazy()).collect()
+        return self._bounds
 
     def span(self, bounds: pl.DataFrame) -> tuple[int, int]:
         """`data_span` for this invocation."""

@@ -247,3 +247,23 @@ def merge_streams(streams: pl.DataFrame, mode: str) -> Merged:
         .with_columns((pl.col("rolledup") + pl.col("records") - 1).alias("rolledup"))
     )
     return Merged(steps=steps, groups=groups)
+
+
+def concat_merged(parts: list[Merged]) -> Merged:
+    """Series merged separately for disjoint sets of hosts, as one (groups renumbered).
+
+    Only for merges whose groups never span hosts (modes `host` and `host-job`):
+    given the parts in host order, the result is what one merge of all their
+    streams gives.
+    """
+    steps, groups = [], []
+    offset = 0
+    for part in parts:
+        shift = pl.col("grp") + offset
+        steps.append(part.steps.with_columns(shift.cast(part.steps["grp"].dtype)))
+        groups.append(part.groups.with_columns(shift.cast(part.groups["grp"].dtype)))
+        offset += part.groups.height
+    if not parts:
+        raise ValueError("nothing to concatenate")
+    return Merged(steps=pl.concat(steps, how="vertical_relaxed"),
+                  groups=pl.concat(groups, how="vertical_relaxed"))  # fmt: skip
