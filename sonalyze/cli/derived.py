@@ -266,14 +266,17 @@ def load_cmd(
     printed = {spec.field.column for spec in printer.specs}
     relative = bool(printed & load.RELATIVE_COLUMNS)
 
-    def merged_hosts(streams: pl.DataFrame) -> tuple[int, int, Merged]:
+    def bucketed_hosts(streams: pl.DataFrame) -> tuple[int, int, Merged]:
+        # Bucketed here, a few hosts at a time: only the buckets are kept, not every step.
         kept = _configured_streams(run, streams) if relative else streams
-        return streams.height, kept.height, merge_streams(kept, "host")
+        merged = merge_streams(kept, "host")
+        buckets = Merged(steps=load.bucketed(merged.steps, opts.bucket), groups=merged.groups)
+        return streams.height, kept.height, buckets
 
-    parts = run.per_host_streams(selection, merged_hosts)
+    parts = run.per_host_streams(selection, bucketed_hosts)
     _require_configured(sum(p[0] for p in parts), sum(p[1] for p in parts))
     merged = concat_merged([p[2] for p in parts])
-    series = load.bucketed(merged.steps, opts.bucket)
+    series = merged.steps
     hosts = merged.groups.select("grp", pl.col("hosts").list.first().alias("host"))
     # COMPAT(load-config-time): capacity is looked up at a series' first sample, not at
     # the first (possibly empty) bucket of the window.

@@ -254,7 +254,7 @@ def concat_merged(parts: list[Merged]) -> Merged:
 
     Only for merges whose groups never span hosts (modes `host` and `host-job`):
     given the parts in host order, the result is what one merge of all their
-    streams gives.
+    streams gives.  `steps` may be anything keyed by `grp` (per-group buckets, say).
     """
     steps, groups = [], []
     offset = 0
