@@ -119,6 +119,9 @@ class DiskCache:
         self.hits = 0
         self.extended = 0
         self.written = 0
+        # Bytes written since the last eviction pass; a process's first writes are
+        # always checked, as earlier processes may have left the cache just over budget.
+        self._unchecked_bytes = budget + 1
 
     def _entry_path(self, path: Path) -> Path:
         name = hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:40]
@@ -150,10 +153,12 @@ class DiskCache:
         try:
             where.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=where.parent)
+            data = _encode(entry)
             with os.fdopen(fd, "wb") as out:
-                out.write(_encode(entry))
+                out.write(data)
             os.replace(tmp, where)
             self.written += 1
+            self._unchecked_bytes += len(data)
         except OSError:
             if tmp is not None:
                 _remove(Path(tmp))
@@ -175,8 +180,20 @@ class DiskCache:
         return [f for d in self.root.iterdir() if d.is_dir() for f in d.iterdir()
                 if f.suffix == ".arrow"]  # fmt: skip
 
+    def evict_if_due(self) -> None:
+        """`evict` after a process's first writes, then whenever 1/64 of the budget
+        has been written since the last pass.
+
+        A pass stats every entry; a query that reads hosts a few at a time
+        writes entries in many small rounds, and a pass after each would cost
+        more than the writing.  The budget may be overrun by that 1/64.
+        """
+        if self._unchecked_bytes > self.budget // 64:
+            self.evict()
+
     def evict(self) -> None:
         """Delete the least recently used entries until the budget holds; drop stale temps."""
+        self._unchecked_bytes = 0
         now = time.time()
         entries = []
         for d in (d for d in self.root.iterdir() if d.is_dir()) if self.root.is_dir() else ():

@@ -139,7 +139,7 @@ def load_all(files: list[SelectedFile], memory: FileCache, disk: DiskCache | Non
         results[w.index] = parsed
         memory.put((str(w.selected.path), w.fingerprint.size, w.fingerprint.mtime_ns), parsed)
     if disk is not None and work:
-        disk.evict()
+        disk.evict_if_due()
     return [r if r is not None else Parsed(pl.DataFrame()) for r in results], total
 
 

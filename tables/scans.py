@@ -41,8 +41,8 @@ def _host_filter(frame: pl.LazyFrame, hosts: HostFilter, column: str = "host") -
 
 
 def _read(store: Store, table: str, schema: dict, window: Window | None, hosts: HostFilter,
-          extra: str | None = None) -> pl.LazyFrame:
-    frame = store.read(table, window, hosts, extra)
+          extra: str | None = None, *, remember: bool = True) -> pl.LazyFrame:  # fmt: skip
+    frame = store.read(table, window, hosts, extra, remember=remember)
     return (frame if frame.width else empty(schema)).lazy()
 
 
@@ -89,7 +89,8 @@ def scan_gpu_samples(
 def scan_sysinfo(store: Store, window: Window | None, hosts: HostFilter | None = None) -> pl.LazyFrame:
     """Node sysinfo readings in the window."""
     hosts = hosts or HostFilter()
-    frame = _read(store, "sysinfo", SYSINFO, window, hosts)
+    # One small frame per host and day: not kept per file (see Store.read_files).
+    frame = _read(store, "sysinfo", SYSINFO, window, hosts, remember=False)
     return _host_filter(within_window(frame, window, "time"), hosts)
 
 

@@ -77,19 +77,43 @@ class Store:
         return parsed
 
     def read(
-        self, table: str, window: Window | None, hosts: HostFilter, extra: str | None = None
+        self, table: str, window: Window | None, hosts: HostFilter, extra: str | None = None,
+        *, remember: bool = True,
     ) -> pl.DataFrame:
         """All records of `table` (or of its extra frame `extra`) from the selected files."""
-        return self.read_files(self.source.files(table, window, hosts), extra)
+        return self.read_files(self.source.files(table, window, hosts), extra, remember=remember)
 
     def read_files(self, files: list[SelectedFile], extra: str | None = None, *,
                    remember: bool = True) -> pl.DataFrame:  # fmt: skip
-        """All records (or the extra frame `extra`) of these files, in order."""
+        """All records (or the extra frame `extra`) of these files, in order.
+
+        Files not remembered are read a group at a time, each group's frames
+        copied into one: thousands of small per-file frames (a month of
+        sysinfo) would otherwise cost far more than their rows.
+        """
+        if remember:
+            return _concat(self._frames(self.parse_all(files), extra))
+        groups = []
+        for start in range(0, len(files), _FILES_PER_GROUP):
+            group = files[start : start + _FILES_PER_GROUP]
+            frames = self._frames(self.parse_all(group, remember=False), extra)
+            groups.append(_concat(frames).rechunk() if len(frames) > 1 else _concat(frames))
+        return _concat([g for g in groups if g.width])
+
+    @staticmethod
+    def _frames(parses: list[Parsed], extra: str | None) -> list[pl.DataFrame]:
         frames = []
-        for parsed in self.parse_all(files, remember=remember):
+        for parsed in parses:
             frame = parsed.extra.get(extra) if extra else parsed.frame
             if frame is not None and frame.height:
                 frames.append(frame)
-        if not frames:
-            return pl.DataFrame()
-        return pl.concat(frames, how="vertical_relaxed")
+        return frames
+
+
+_FILES_PER_GROUP = 256
+
+
+def _concat(frames: list[pl.DataFrame]) -> pl.DataFrame:
+    if not frames:
+        return pl.DataFrame()
+    return frames[0] if len(frames) == 1 else pl.concat(frames, how="vertical_relaxed")

@@ -95,6 +95,35 @@ def test_budget_drops_least_recently_used(tmp_path: Path) -> None:
     assert disk.usage()[0] <= 1
 
 
+def test_many_small_rounds_of_writing_stay_near_the_budget(tmp_path: Path) -> None:
+    # A query reading a few hosts at a time writes entries round after round; the
+    # eviction pass runs after the first round and then every budget/64 bytes.
+    probe = DiskCache(tmp_path / "probe")
+    f = tmp_path / "h0.csv"
+    f.write_text(lines(*range(50)))
+    pids(f, probe)
+    entry_bytes = probe.usage()[1]
+    budget = entry_bytes * 64  # about 64 entries
+    disk = DiskCache(tmp_path / "cache", budget=budget)
+    for i in range(160):
+        f = tmp_path / f"h{i}.csv"
+        f.write_text(lines(*range(50)))
+        pids(f, disk)
+        assert disk.usage()[1] <= budget + budget // 64 + entry_bytes
+    assert disk.written == 160 and disk.usage()[0] >= 60
+    # A process's first write is checked at once, however small: here an earlier
+    # process with a larger budget left 70 entries.
+    roomy = DiskCache(tmp_path / "second", budget=entry_bytes * 1000)
+    for i in range(70):
+        pids(tmp_path / f"h{i}.csv", roomy)
+    assert roomy.usage()[0] == 70
+    tight = DiskCache(tmp_path / "second", budget=budget)
+    f = tmp_path / "late.csv"
+    f.write_text(lines(1))
+    pids(f, tight)
+    assert tight.usage()[1] <= budget
+
+
 def test_clear_removes_everything(tmp_path: Path, disk: DiskCache) -> None:
     f = tmp_path / "h.csv"
     f.write_text(lines(1))
