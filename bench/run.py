@@ -19,6 +19,7 @@ the limit of the machine.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import shutil
@@ -129,8 +130,6 @@ def replicate(base: Path, out: Path, copies: int) -> None:
     """
     shutil.copytree(base / "cluster-config", out / "cluster-config")
     for config in (out / "cluster-config").glob("*-config.json"):
-        import json
-
         cluster = json.loads(config.read_text())
         prefix = cluster["name"][0]
         nodes = list(cluster.get("nodes", []))

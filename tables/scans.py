@@ -42,7 +42,11 @@ def _host_filter(frame: pl.LazyFrame, hosts: HostFilter, column: str = "host") -
 
 def _read(store: Store, table: str, schema: dict, window: Window | None, hosts: HostFilter,
           extra: str | None = None, *, remember: bool = True) -> pl.LazyFrame:  # fmt: skip
-    frame = store.read(table, window, hosts, extra, remember=remember)
+    return _lazy(store.read(table, window, hosts, extra, remember=remember), schema)
+
+
+def _lazy(frame: pl.DataFrame, schema: dict) -> pl.LazyFrame:
+    """The frame, or an empty one of the table's schema when no file had records."""
     return (frame if frame.width else empty(schema)).lazy()
 
 
@@ -64,8 +68,7 @@ def sample_chunks(store: Store, window: Window | None, hosts: HostFilter | None,
     `max_bytes` of files each); the parses are not kept in the in-process cache."""
     hosts = hosts or HostFilter()
     for files in host_chunks(store.source.files("sample", window, hosts), max_bytes):
-        frame = store.read_files(files, remember=False)
-        yield _host_filter((frame if frame.width else empty(SAMPLE)).lazy(), hosts)
+        yield _host_filter(_lazy(store.read_files(files, remember=False), SAMPLE), hosts)
 
 
 def scan_node_samples(

@@ -97,7 +97,7 @@ class Store:
         for start in range(0, len(files), _FILES_PER_GROUP):
             group = files[start : start + _FILES_PER_GROUP]
             frames = self._frames(self.parse_all(group, remember=False), extra)
-            groups.append(_concat(frames).rechunk() if len(frames) > 1 else _concat(frames))
+            groups.append(_concat(frames).rechunk())
         return _concat([g for g in groups if g.width])
 
     @staticmethod
