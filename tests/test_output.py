@@ -138,3 +138,11 @@ def test_csv_fast_and_careful_paths_agree_on_hard_values() -> None:
     assert '" lead",6,t' in text  # Go quotes a leading space; the careful path handles it
     without_lead = render(hard.head(6), specs, opts)
     assert without_lead == text[: len(without_lead)]
+
+
+def test_a_field_asked_for_twice_is_printed_twice_in_every_format() -> None:
+    # Regression: the CSV writer needs distinct column names and crashed here.
+    assert out("csv,header,count,name,count").splitlines()[:2] == ["count,name,count", "1,a b,1"]
+    assert out("fixed,count,count").splitlines()[1] == "1      1"
+    assert out("json,count,count").startswith('[{"count":"1","count":"1"}')
+    assert out("awk,count,count").splitlines()[0] == "1 1"

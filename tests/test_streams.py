@@ -162,3 +162,52 @@ def test_running_sums_add_in_float32_one_after_the_other() -> None:
     assert sums["g"].to_list() == [1, 2]
     assert sums["v"].to_list() == [float(expected), 7.0]
     assert float(expected) != 1.0
+
+
+def _fold_per_host(streams_of_host: list[pl.DataFrame], mode: str):
+    from sonalyze.streams.merge import combine_parts, fold_streams
+
+    parts, folded = [], 0
+    for streams in streams_of_host:
+        parts.append(fold_streams(streams, mode, folded))
+        folded += parts[-1].streams.height
+    return combine_parts(parts, mode)
+
+
+host_streams = st.lists(
+    st.tuples(st.sampled_from(["c1", "c2", "c3"]), st.integers(1, 3), st.integers(0, 1),
+              st.lists(st.integers(0, 120), min_size=1, max_size=6, unique=True)),
+    min_size=1, max_size=8,
+)  # fmt: skip
+
+
+@settings(max_examples=100, deadline=None)
+@given(host_streams, st.sampled_from(["auto", "job", "host-job"]))
+def test_merging_a_host_at_a_time_gives_the_same_bits(layout, mode) -> None:
+    # Values like 0.1 are inexact in float32, so any change in the order of the
+    # additions would show in the sums.
+    rows = []
+    for pid, (host, job, epoch, times) in enumerate(layout, start=1):
+        rows += [{"t": t * 7, "host": host, "pid": pid, "job": job, "epoch": epoch,
+                  "version": "0.6.0", "cpu_pct": 0.1 * pid + 0.37 * i, "cpu_kib": pid * 3 + i}
+                 for i, t in enumerate(sorted(times))]  # fmt: skip
+    frame = samples(rows)
+    whole = merge_streams(build_streams(frame).collect(), mode)
+    hosts = sorted({r["host"] for r in rows})
+    parts = [build_streams(frame.filter(pl.col("host") == h)).collect() for h in hosts]
+    folded = _fold_per_host(parts, mode)
+    assert folded.steps.equals(whole.steps)
+    assert folded.groups.equals(whole.groups)
+    assert whole.steps["records"].sum() >= len(rows)  # every record counted (some linger)
+
+
+def test_a_cluster_wide_job_sums_its_hosts_in_name_order() -> None:
+    import numpy as np
+
+    rows = [{"t": 0, "host": h, "pid": p, "epoch": 0, "version": "0.6.0", "cpu_pct": v}
+            for h, p, v in (("c2", 1, 463.7), ("c1", 2, 409.4), ("c1", 3, 284.5))]  # fmt: skip
+    steps = merge_streams(build_streams(samples(rows)).collect(), "auto").steps
+    f = np.float32
+    # c1's processes first, then c2's: 1157.6001; c2's first would give 1157.6.
+    assert steps["cpu_util_pct"].to_list() == [float((f(409.4) + f(284.5)) + f(463.7))]
+    assert steps["cpu_util_pct"].to_list() != [float((f(463.7) + f(409.4)) + f(284.5))]

@@ -16,12 +16,19 @@ import typer
 from sonalyze.cli import options as o
 from sonalyze.cli.commands import _printer, app
 from sonalyze.cli.context import split_values
-from sonalyze.cli.samples import Invocation, shared_parameters, with_options
+from sonalyze.cli.samples import Invocation, SampleSelection, shared_parameters, with_options
 from sonalyze.errors import SonalyzeError, UsageError
 from sonalyze.ingest.cpuload import decode_load
 from sonalyze.ingest.schemas import SACCT
 from sonalyze.output.chart import METRICS, Series, svg, terminal
-from sonalyze.streams.merge import Merged, concat_merged, merge_streams
+from sonalyze.streams.merge import (
+    Merged,
+    MergePart,
+    combine_parts,
+    concat_merged,
+    fold_streams,
+    merge_streams,
+)
 from sonalyze.tables.hostglob import compress_hostnames
 from sonalyze.tables.nodeconfig import config_nodes
 from sonalyze.tables.scans import scan_node_samples, scan_sacct, scan_sample, scan_sysinfo
@@ -86,11 +93,26 @@ def _require_configured(streams_before: int, streams_after: int) -> None:
         raise UsageError("All configuration data missing: relative format arguments")
 
 
-def _drop_unconfigured(run: Invocation, streams: pl.DataFrame) -> pl.DataFrame:
-    """Streams whose host has no known configuration at their start are dropped."""
-    kept = _configured_streams(run, streams)
-    _require_configured(streams.height, kept.height)
-    return kept
+def _merged_per_host(run: Invocation, selection: SampleSelection, mode: str, *,
+                     drop_unconfigured: bool) -> Merged:  # fmt: skip
+    """The selected streams merged in `mode`, folded a few hosts at a time (see
+    `per_host_streams`): only per-time sums and per-stream rows are kept, not records.
+
+    With `drop_unconfigured`, streams whose host has no known configuration at
+    their start are left out.
+    """
+    folded = 0
+
+    def fold(streams: pl.DataFrame) -> tuple[int, int, MergePart]:
+        nonlocal folded
+        kept = _configured_streams(run, streams) if drop_unconfigured else streams
+        part = fold_streams(kept, mode, folded)
+        folded += part.streams.height
+        return streams.height, kept.height, part
+
+    parts = run.per_host_streams(selection, fold)
+    _require_configured(sum(p[0] for p in parts), sum(p[1] for p in parts))
+    return combine_parts([p[2] for p in parts], mode)
 
 
 _BEFORE, _AFTER = shared_parameters()
@@ -155,13 +177,11 @@ def jobs_cmd(
     store, window = run.store, run.window
     selection = run.selection(all_users_by_default=zombie or bool(query),
                               exclude_system_commands=True, exclude_heartbeat=True)  # fmt: skip
-    streams = run.streams(selection)
-    span = run.bounds()
     printed = {spec.field.column for spec in printer.specs}
     wanted = _query_columns(printer) | {column for column, _, _ in bounds}
-    if jobs.needs_config(printed):
-        streams = _drop_unconfigured(run, streams)
-    merged = merge_streams(streams, "job" if merge_all else "host-job" if merge_none else "auto")
+    mode = "job" if merge_all else "host-job" if merge_none else "auto"
+    merged = _merged_per_host(run, selection, mode, drop_unconfigured=jobs.needs_config(printed))
+    span = run.bounds()
     capacity = _group_capacity(run, merged) if jobs.needs_config(wanted) else None
     rows = jobs.filter_jobs(jobs.summarize(merged, span, capacity, opts), opts)
     # COMPAT(jobs-slurm): any Slurm field, printed or queried, brings in the sacct records.

@@ -290,9 +290,18 @@ class Invocation:
             return [each(self.streams(selection))]
         where = self._where(selection)
         results, bounds = [], []
+        seen: set[str] = set()
         for chunk in sample_chunks(self.store, self.window, self.hosts, CHUNK_BYTES):
             raw = chunk.collect()
-            bounds.append(host_bounds(raw.lazy()).collect())
+            found = host_bounds(raw.lazy()).collect()
+            hosts = set(found["host"].drop_nulls())
+            if hosts & seen:
+                # Files named after one host hold another's records: a run would split
+                # that host's streams, so everything is read at once instead.
+                del raw
+                return [each(self.streams(selection))]
+            seen |= hosts
+            bounds.append(found)
             results.append(each(build_streams(raw.lazy(), where=where).collect()))
             del raw
         self._bounds = pl.concat(bounds)

@@ -75,6 +75,10 @@ def _leading_space(table: pl.DataFrame) -> bool:
     return bool(table.select(pl.any_horizontal(pl.all().str.contains(r"^\s").any())).item())
 
 
+def _csv_header(headers: list[str]) -> str:
+    return pl.select(pl.concat_str([_csv_quote(pl.lit(h)) for h in headers], separator=",")).item() + "\n"
+
+
 def _csv(table: pl.DataFrame, headers: list[str], opts: FormatOptions) -> str:
     named = opts.format == "csvnamed"
     if not named and not _leading_space(table):
@@ -85,11 +89,11 @@ def _csv(table: pl.DataFrame, headers: list[str], opts: FormatOptions) -> str:
             headers = [*headers, opts.tag]
         # Polars writes "" for an empty string; Go writes nothing, as for null.
         table = table.with_columns(pl.all().replace("", None))
-        text = table.rename(dict(zip(table.columns, headers, strict=True))).write_csv(
-            include_header=opts.header, quote_style="necessary", null_value="",
-            line_terminator="\n",
-        )  # fmt: skip
-        return text
+        # The header is written here: a field may be asked for twice, and a frame's
+        # column names must differ.
+        text = table.write_csv(include_header=False, quote_style="necessary", null_value="",
+                               line_terminator="\n")  # fmt: skip
+        return (_csv_header(headers) if opts.header else "") + text
     cells: list[pl.Expr] = []
     for name, header in zip(table.columns, headers, strict=True):
         value = pl.col(name)
@@ -102,10 +106,7 @@ def _csv(table: pl.DataFrame, headers: list[str], opts: FormatOptions) -> str:
         cells.append(_csv_quote(pl.lit(tag)))
     out = ""
     if opts.header:
-        head = [*headers, opts.tag] if opts.tag is not None else headers
-        out = pl.select(
-            pl.concat_str([_csv_quote(pl.lit(h)) for h in head], separator=",")
-        ).item() + "\n"
+        out = _csv_header([*headers, opts.tag] if opts.tag is not None else headers)
     if table.height:
         rows = table.select(pl.concat_str(cells, separator=",", ignore_nulls=True)).to_series()
         out += rows.str.join("\n").item() + "\n"

@@ -39,6 +39,12 @@ def _old_sonar(version: pl.Expr) -> pl.Expr:
     return (has_three & (major == 0) & (minor <= 6)).fill_null(False)
 
 
+def _name_rank(names: pl.Series) -> pl.Expr:
+    """Each value's rank among the column's distinct values in sorted order."""
+    ordered = names.unique().drop_nulls().sort()
+    return pl.col(names.name).cast(pl.Enum(ordered)).to_physical()
+
+
 def epoch_seconds(column: str = "time") -> pl.Expr:
     """A UTC datetime column as whole seconds since the epoch."""
     return pl.col(column).dt.epoch("s")
@@ -76,11 +82,11 @@ def build_streams(samples: pl.LazyFrame, *, all_columns: bool = False,
         selected = selected.filter(where)
     # Only the key and the few columns the cleaning needs are sorted; the kept rows of
     # the whole frame are then gathered once, in order, instead of sorted and filtered.
-    # Streams are ordered by their key's categorical codes (any consistent order will do:
-    # outputs sort by names later); the row number breaks ties, so repeated timestamps
-    # keep the first record.
-    codes = [pl.col("host").cast(pl.Categorical).to_physical().alias("_host"),
-             pl.col("cmd").cast(pl.Categorical).to_physical().alias("_cmd")]  # fmt: skip
+    # Streams are ordered by host and command name (as ranks: sorting small integers
+    # is cheaper than sorting strings), then pid, so that the streams of a run of hosts
+    # are numbered as they are among all hosts' streams; the row number breaks ties, so
+    # repeated timestamps keep the first record.
+    codes = [_name_rank(data["host"]).alias("_host"), _name_rank(data["cmd"]).alias("_cmd")]
     key = ("_host", "stream_pid", "_cmd")
     ordered = selected.select(
         "_row", *codes, "stream_pid", "t", "cputime_sec", "cpu_pct", "job", "epoch",

@@ -9,11 +9,19 @@ that last record again -- so a process that just ended still weighs in
 when other hosts' records arrive a little later.  A step's values are sums
 over the records it took; its GPU set is their union.
 
-When no stream of a group has two records less than `WINDOW` seconds apart
-(always, for Sonar's minutes-apart sampling), steps are found from the
-group's distinct times alone: a time starts a step unless it lies within
-`WINDOW` of the step before.  Groups with denser streams are stepped
-exactly, one step at a time, with a loop over steps (not records).
+A *sparse* stream (no two records less than `WINDOW` seconds apart:
+always, for Sonar's minutes-apart sampling) has its record at time t taken
+by the first step that starts after t - `WINDOW`, whatever the other
+streams hold.  So sparse streams are summed per host and time first, and a
+group's steps come from its distinct times: a time starts a step unless it
+lies within `WINDOW` of the step before.  Only the records of dense
+streams are stepped one at a time, with a loop over steps (not records).
+
+Merging folds a few hosts at a time (`fold_streams`, whose parts are small:
+per-time sums and one row per stream) and then combines the parts
+(`combine_parts`), so a merge across hosts never holds every record.  Sums
+are per host, then over hosts in name order, so any split into runs of
+whole hosts gives the same figures to the last bit.
 """
 
 from __future__ import annotations
@@ -34,6 +42,8 @@ SUMMED = (
     "cpu_kib", "rssanon_kib", "gpu_kib", "cputime_sec", "threads", "rolledup",
     "data_read_kib", "data_written_kib", "data_cancelled_kib",
 )  # fmt: skip
+_VALUES = (*SUMMED, "gpus", "gpufail", "in_container", "records")
+_KEYS = ["k_host", "k_job", "k_stream"]
 
 MODES = ("auto", "job", "host-job", "host")
 
@@ -50,6 +60,21 @@ class Merged:
 
     steps: pl.DataFrame
     groups: pl.DataFrame
+
+
+@dataclass(frozen=True)
+class MergePart:
+    """What a merge keeps of some hosts' streams; every frame carries the group key.
+
+    `streams`: one row per stream (numbered after the earlier parts' streams).
+    `by_time`: the sparse streams' records summed per host and time.
+    `dense`: the dense streams' records.  `lasts`: each stream's last record.
+    """
+
+    streams: pl.DataFrame
+    by_time: pl.DataFrame
+    dense: pl.DataFrame
+    lasts: pl.DataFrame
 
 
 def gpus_union(column: pl.Expr) -> pl.Expr:
@@ -96,16 +121,16 @@ def _group_keys(mode: str) -> list[pl.Expr]:
     }[mode]
     if mode == "host":
         return [pl.col("host").alias("k_host"), pl.lit(0, pl.UInt64).alias("k_job"),
-                pl.lit(0, pl.UInt32).alias("k_stream")]  # fmt: skip
+                pl.lit(0, pl.UInt64).alias("k_stream")]  # fmt: skip
     return [
         pl.when(by_job & ~alone).then(pl.lit("")).otherwise(pl.col("host")).alias("k_host"),
         job.cast(pl.UInt64).alias("k_job"),
-        pl.when(alone).then(pl.col("stream")).otherwise(0).cast(pl.UInt32).alias("k_stream"),
+        pl.when(alone).then(pl.col("stream")).otherwise(0).cast(pl.UInt64).alias("k_stream"),
     ]
 
 
-def _stream_groups(streams: pl.DataFrame, mode: str) -> pl.DataFrame:
-    """One row per stream with its group id `grp`."""
+def _per_stream(streams: pl.DataFrame, mode: str, first_stream: int) -> pl.DataFrame:
+    """One row per stream, in stream order, with its group key."""
     per_stream = streams.group_by("stream").agg(
         pl.col("host").first(), pl.col("cmd").first(), pl.col("stream_job").first(),
         pl.col("stream_user").first(), pl.col("stream_epoch").first(),
@@ -117,12 +142,40 @@ def _stream_groups(streams: pl.DataFrame, mode: str) -> pl.DataFrame:
         pl.col("data_read_kib").max().fill_null(0).alias("read_kib_total"),
         pl.col("data_written_kib").max().fill_null(0).alias("written_kib_total"),
     )  # fmt: skip
-    keyed = per_stream.with_columns(_group_keys(mode))
-    ids = (
-        keyed.select("k_host", "k_job", "k_stream").unique()
-        .sort("k_host", "k_job", "k_stream").with_row_index("grp")
+    shifted = pl.col("stream").cast(pl.UInt64) + first_stream
+    return per_stream.with_columns(shifted).sort("stream").with_columns(_group_keys(mode))
+
+
+def fold_streams(streams: pl.DataFrame, mode: str, first_stream: int = 0) -> MergePart:
+    """The part of a merge that some whole hosts' clean streams (from `build_streams`) make.
+
+    `first_stream` is the number of streams in the earlier parts.
+    """
+    if mode not in MODES:
+        raise ValueError(f"unknown merge mode {mode}")
+    per_stream = _per_stream(streams, mode, first_stream)
+    local = per_stream.select(_KEYS).unique(maintain_order=True).with_row_index("_g")
+    per_stream = per_stream.join(local, on=_KEYS, maintain_order="left")
+    # Stream ids are 1..N within the part and every stream has rows: a gather maps
+    # records to their group without a join, keeping the (stream, t) order.
+    of_stream = pl.col("stream").cast(pl.Int64) - 1
+    records = streams.select(
+        "stream", "host", "t", *(c for c in _VALUES if c != "records"),
+        pl.lit(per_stream["_g"]).gather(of_stream).alias("_g"),
+        pl.lit(per_stream["dense"]).gather(of_stream).alias("_dense"),
+        pl.lit(1, pl.UInt32).alias("records"),
+    ).with_columns(pl.col("stream").cast(pl.UInt64) + first_stream)
+
+    def keyed(frame: pl.DataFrame) -> pl.DataFrame:
+        return frame.join(local, on="_g").drop("_g")
+
+    is_last = (pl.col("stream") != pl.col("stream").shift(-1)).fill_null(True)
+    return MergePart(
+        streams=per_stream.drop("_g"),
+        by_time=keyed(aggregate(records.filter(~pl.col("_dense")), ["_g", "host", "t"])),
+        dense=keyed(records.filter(pl.col("_dense")).drop("_dense")),
+        lasts=keyed(records.filter(is_last).select("_g", "stream", "t", *_VALUES)),
     )
-    return keyed.join(ids, on=["k_host", "k_job", "k_stream"])
 
 
 def _describe_groups(per_stream: pl.DataFrame, mode: str) -> pl.DataFrame:
@@ -168,26 +221,38 @@ def _cluster_times(times: pl.DataFrame) -> pl.DataFrame:
     return pl.concat(resolved).sort("grp", "t")
 
 
-def _exact_steps(records: pl.DataFrame) -> pl.Series:
-    """Step start for each record of one group, stepping exactly as the reference does."""
+def _exact_steps(sparse_t: pl.Series, dense: pl.DataFrame) -> tuple[pl.Series, pl.Series]:
+    """Step starts of one group, stepping as the reference does: for its sparse
+    streams' distinct times (sorted), and for its dense records (in (stream, t) order).
+
+    Every live dense stream's head within `WINDOW` of the step's start is taken,
+    and every sparse time within it (see the module docstring).
+    """
     import numpy as np  # here, not at import: every command's start-up would pay for it
 
-    t = records["t"].to_numpy()
-    stream = records["stream"].to_numpy()
+    never = np.iinfo(np.int64).max
+    times = sparse_t.to_numpy().astype(np.int64)
+    t = dense["t"].to_numpy().astype(np.int64)
+    stream = dense["stream"].to_numpy()
     starts = np.flatnonzero(np.r_[True, stream[1:] != stream[:-1]])
     ends = np.r_[starts[1:], len(t)]
     at = starts.copy()
     step = np.empty(len(t), dtype=np.int64)
+    sparse_step = np.empty(len(times), dtype=np.int64)
+    next_sparse = 0
     while True:
         live = at < ends
-        if not live.any():
+        heads = np.where(live, t[np.minimum(at, len(t) - 1)], never)
+        low = min(heads.min(), times[next_sparse] if next_sparse < len(times) else never)
+        if low == never:
             break
-        heads = np.where(live, t[np.minimum(at, len(t) - 1)], np.iinfo(np.int64).max)
-        low = heads.min()
         take = live & (heads < low + WINDOW)
         step[at[take]] = low
         at[take] += 1
-    return pl.Series("step", step)
+        taken_to = int(np.searchsorted(times, low + WINDOW, side="left"))
+        sparse_step[next_sparse:taken_to] = low
+        next_sparse = max(next_sparse, taken_to)
+    return pl.Series("step", sparse_step), pl.Series("step", step)
 
 
 def _lingering(lasts: pl.DataFrame, steps: pl.DataFrame) -> pl.DataFrame:
@@ -208,45 +273,65 @@ def _lingering(lasts: pl.DataFrame, steps: pl.DataFrame) -> pl.DataFrame:
     ).drop("at")
 
 
-def merge_streams(streams: pl.DataFrame, mode: str) -> Merged:
-    """Merge clean streams (from `build_streams`, in its order) into one series per group."""
-    if mode not in MODES:
-        raise ValueError(f"unknown merge mode {mode}")
-    per_stream = _stream_groups(streams, mode).sort("stream")
-    groups = _describe_groups(per_stream, mode)
-    # Stream ids are 1..N and every stream has rows: a gather maps them to groups
-    # without a join, and keeps the rows in (stream, t) order.
-    grp_of_stream = per_stream["grp"]
-    records = streams.with_columns(
-        pl.lit(grp_of_stream).gather(pl.col("stream").cast(pl.Int64) - 1).alias("grp"),
-        pl.lit(1, pl.UInt32).alias("records"),
+def _contributions(by_time: pl.DataFrame, dense: pl.DataFrame) -> pl.DataFrame:
+    """The per-time sums and dense records, each with the start of the step that takes it,
+    in (grp, step, t, host, stream) order."""
+    dense_groups = dense["grp"].unique()
+    in_dense = pl.col("grp").is_in(dense_groups.implode())
+    times = by_time.select("grp", "t").unique()
+    stepped = [_cluster_times(times.filter(~in_dense))]
+    dense_parts = []
+    if dense.height:
+        mixed = times.filter(in_dense).sort("grp", "t").partition_by("grp", as_dict=True)
+        for (grp,), records in dense.sort("grp", "stream", "t").group_by(
+            "grp", maintain_order=True
+        ):
+            sparse_t = mixed.get((grp,), times.clear())["t"]
+            sparse_step, dense_step = _exact_steps(sparse_t, records)
+            stepped.append(pl.DataFrame({"grp": grp, "t": sparse_t, "step": sparse_step},
+                                        schema=stepped[0].schema))  # fmt: skip
+            dense_parts.append(records.with_columns(dense_step))
+    steps = pl.concat(stepped)
+    parts = [by_time.join(steps, on=["grp", "t"]).with_columns(pl.lit(0, pl.UInt64).alias("stream"))]
+    parts += dense_parts
+    columns = ["grp", "step", "t", "host", "stream", *_VALUES]
+    return pl.concat([p.select(columns) for p in parts], how="vertical_relaxed").sort(
+        "grp", "step", "t", "host", "stream"
     )
-    dense_groups = groups.filter(pl.col("dense"))["grp"]
-    value_cols = [*SUMMED, "gpus", "gpufail", "in_container", "records"]
 
-    sparse = records.filter(~pl.col("grp").is_in(dense_groups.implode()))
-    by_time = aggregate(sparse, ["grp", "t"])
-    stepped = [by_time.join(_cluster_times(by_time.select("grp", "t")), on=["grp", "t"])]
-    if dense_groups.len():
-        for _, group in records.filter(pl.col("grp").is_in(dense_groups.implode())).sort(
-            "grp", "stream", "t"
-        ).group_by("grp", maintain_order=True):
-            stepped.append(group.with_columns(_exact_steps(group)))
-    contributions = pl.concat(
-        [s.select("grp", "step", *value_cols) for s in stepped], how="vertical_relaxed"
-    )
+
+def combine_parts(parts: list[MergePart], mode: str) -> Merged:
+    """One merge of the parts' hosts: the parts given in the order their streams were numbered."""
+    if not parts:
+        raise ValueError("nothing to combine")
+    per_stream = pl.concat([p.streams for p in parts], how="vertical_relaxed")
+    ids = per_stream.select(_KEYS).unique().sort(_KEYS).with_row_index("grp")
+
+    def with_group(frames: list[pl.DataFrame]) -> pl.DataFrame:
+        frame = pl.concat(frames, how="vertical_relaxed")
+        return frame.join(ids, on=_KEYS, maintain_order="left").drop(_KEYS)
+
+    per_stream = with_group([per_stream])
+    groups = _describe_groups(per_stream, mode)
+    contributions = _contributions(with_group([p.by_time for p in parts]),
+                                   with_group([p.dense for p in parts]))  # fmt: skip
     step_times = contributions.select("grp", "step").unique().sort("grp", "step")
-    lasts = records.filter((pl.col("stream") != pl.col("stream").shift(-1)).fill_null(True))
-    linger = _lingering(lasts.select("grp", "t", *value_cols), step_times)
-    all_parts = pl.concat(
-        [contributions, linger.select("grp", "step", *value_cols)], how="vertical_relaxed"
-    )
+    lasts = with_group([p.lasts for p in parts]).sort("grp", "stream")
+    linger = _lingering(lasts, step_times).sort("grp", "step", "stream", maintain_order=True)
+    value_cols = ["grp", "step", *_VALUES]
+    all_parts = pl.concat([contributions.select(value_cols), linger.select(value_cols)],
+                          how="vertical_relaxed").sort("grp", "step", maintain_order=True)  # fmt: skip
     # COMPAT(merge-rolledup): a step stands for the processes it took and those they rolled up.
     steps = (
         aggregate(all_parts, ["grp", "step"]).rename({"step": "t"}).sort("grp", "t")
         .with_columns((pl.col("rolledup") + pl.col("records") - 1).alias("rolledup"))
     )
     return Merged(steps=steps, groups=groups)
+
+
+def merge_streams(streams: pl.DataFrame, mode: str) -> Merged:
+    """Merge clean streams (from `build_streams`, in its order) into one series per group."""
+    return combine_parts([fold_streams(streams, mode)], mode)
 
 
 def concat_merged(parts: list[Merged]) -> Merged:
