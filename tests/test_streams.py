@@ -165,13 +165,12 @@ def test_running_sums_add_in_float32_one_after_the_other() -> None:
 
 
 def _fold_per_host(streams_of_host: list[pl.DataFrame], mode: str):
-    from sonalyze.streams.merge import combine_parts, fold_streams
+    from sonalyze.streams.merge import StreamMerger
 
-    parts, folded = [], 0
+    merger = StreamMerger(mode)
     for streams in streams_of_host:
-        parts.append(fold_streams(streams, mode, folded))
-        folded += parts[-1].streams.height
-    return combine_parts(parts, mode)
+        merger.add(streams)
+    return merger.result()
 
 
 host_streams = st.lists(
@@ -201,13 +200,15 @@ def test_merging_a_host_at_a_time_gives_the_same_bits(layout, mode) -> None:
     assert whole.steps["records"].sum() >= len(rows)  # every record counted (some linger)
 
 
-def test_a_cluster_wide_job_sums_its_hosts_in_name_order() -> None:
+def test_a_cluster_wide_job_adds_its_records_one_after_the_other_in_host_order() -> None:
     import numpy as np
 
-    rows = [{"t": 0, "host": h, "pid": p, "epoch": 0, "version": "0.6.0", "cpu_pct": v}
-            for h, p, v in (("c2", 1, 463.7), ("c1", 2, 409.4), ("c1", 3, 284.5))]  # fmt: skip
-    steps = merge_streams(build_streams(samples(rows)).collect(), "auto").steps
     f = np.float32
-    # c1's processes first, then c2's: 1157.6001; c2's first would give 1157.6.
-    assert steps["cpu_util_pct"].to_list() == [float((f(409.4) + f(284.5)) + f(463.7))]
-    assert steps["cpu_util_pct"].to_list() != [float((f(463.7) + f(409.4)) + f(284.5))]
+    rows = [{"t": 0, "host": h, "pid": p, "epoch": 0, "version": "0.6.0", "cpu_pct": v}
+            for h, p, v in (("c2", 1, 469.6), ("c2", 2, 190.6), ("c1", 3, 12.7), ("c1", 4, 270.7))]  # fmt: skip
+    by_host = [build_streams(samples(rows).filter(pl.col("host") == h)).collect() for h in ("c1", "c2")]
+    for merged in (merge_streams(build_streams(samples(rows)).collect(), "auto"),
+                   _fold_per_host(by_host, "auto")):  # fmt: skip
+        # 943.6 added one by one, c1's then c2's; a per-host subtotal, or c2 first, gives 943.60004.
+        assert merged.steps["cpu_util_pct"].to_list() == [float(((f(12.7) + f(270.7)) + f(469.6)) + f(190.6))]
+        assert merged.steps["cpu_util_pct"].to_list() != [float((f(12.7) + f(270.7)) + (f(469.6) + f(190.6)))]

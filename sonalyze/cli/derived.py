@@ -21,14 +21,7 @@ from sonalyze.errors import SonalyzeError, UsageError
 from sonalyze.ingest.cpuload import decode_load
 from sonalyze.ingest.schemas import SACCT
 from sonalyze.output.chart import METRICS, Series, svg, terminal
-from sonalyze.streams.merge import (
-    Merged,
-    MergePart,
-    combine_parts,
-    concat_merged,
-    fold_streams,
-    merge_streams,
-)
+from sonalyze.streams.merge import Merged, StreamMerger, concat_merged, merge_streams
 from sonalyze.tables.hostglob import compress_hostnames
 from sonalyze.tables.nodeconfig import config_nodes
 from sonalyze.tables.scans import scan_node_samples, scan_sacct, scan_sample, scan_sysinfo
@@ -101,18 +94,19 @@ def _merged_per_host(run: Invocation, selection: SampleSelection, mode: str, *,
     With `drop_unconfigured`, streams whose host has no known configuration at
     their start are left out.
     """
-    folded = 0
+    mergers = [StreamMerger(mode)]
 
-    def fold(streams: pl.DataFrame) -> tuple[int, int, MergePart]:
-        nonlocal folded
+    def fold(streams: pl.DataFrame) -> tuple[int, int]:
         kept = _configured_streams(run, streams) if drop_unconfigured else streams
-        part = fold_streams(kept, mode, folded)
-        folded += part.streams.height
-        return streams.height, kept.height, part
+        mergers[-1].add(kept)
+        return streams.height, kept.height
 
-    parts = run.per_host_streams(selection, fold)
-    _require_configured(sum(p[0] for p in parts), sum(p[1] for p in parts))
-    return combine_parts([p[2] for p in parts], mode)
+    def restart() -> None:
+        mergers.append(StreamMerger(mode))
+
+    counts = run.per_host_streams(selection, fold, restart)
+    _require_configured(sum(c[0] for c in counts), sum(c[1] for c in counts))
+    return mergers[-1].result()
 
 
 _BEFORE, _AFTER = shared_parameters()

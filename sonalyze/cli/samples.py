@@ -275,14 +275,16 @@ class Invocation:
 
         return build_streams(self._read().lazy(), where=self._where(selection)).collect()
 
-    def per_host_streams(self, selection: SampleSelection, each: Callable[[pl.DataFrame], T]
-                         ) -> list[T]:  # fmt: skip
+    def per_host_streams(self, selection: SampleSelection, each: Callable[[pl.DataFrame], T],
+                         restart: Callable[[], None] | None = None) -> list[T]:  # fmt: skip
         """`each` applied to the clean streams of a few hosts at a time, in host order.
 
-        For results that never combine records of two hosts (per-host series,
-        per-host down times): memory then grows with the largest run of hosts
-        read (`CHUNK_BYTES` of files), not with the window.  Also records the
-        hosts' bounds, as `bounds()` would find them.
+        For results built a run of whole hosts at a time (per-host series,
+        per-host down times, merges that keep only sums): memory then grows
+        with the largest run of hosts read (`CHUNK_BYTES` of files), not with
+        the window.  Also records the hosts' bounds, as `bounds()` would find
+        them.  When a host's records turn out to lie in two runs, everything
+        is read at once instead, after `restart` (which undoes what `each` did).
         """
         from sonalyze.streams.build import build_streams, host_bounds
 
@@ -299,6 +301,8 @@ class Invocation:
                 # Files named after one host hold another's records: a run would split
                 # that host's streams, so everything is read at once instead.
                 del raw
+                if restart is not None:
+                    restart()
                 return [each(self.streams(selection))]
             seen |= hosts
             bounds.append(found)

@@ -12,16 +12,16 @@ over the records it took; its GPU set is their union.
 A *sparse* stream (no two records less than `WINDOW` seconds apart:
 always, for Sonar's minutes-apart sampling) has its record at time t taken
 by the first step that starts after t - `WINDOW`, whatever the other
-streams hold.  So sparse streams are summed per host and time first, and a
-group's steps come from its distinct times: a time starts a step unless it
-lies within `WINDOW` of the step before.  Only the records of dense
-streams are stepped one at a time, with a loop over steps (not records).
+streams hold.  So sparse streams are summed per time first, and a group's
+steps come from its distinct times: a time starts a step unless it lies
+within `WINDOW` of the step before.  Only the records of dense streams are
+stepped one at a time, with a loop over steps (not records).
 
-Merging folds a few hosts at a time (`fold_streams`, whose parts are small:
-per-time sums and one row per stream) and then combines the parts
-(`combine_parts`), so a merge across hosts never holds every record.  Sums
-are per host, then over hosts in name order, so any split into runs of
-whole hosts gives the same figures to the last bit.
+`StreamMerger` takes the streams a few hosts at a time and keeps only the
+per-time sums and one row per stream, so a merge across hosts never holds
+every record.  A time's float32 sums add its records in stream order, a
+run of hosts after the one before, so any split into runs of whole hosts
+gives the same figures to the last bit.
 """
 
 from __future__ import annotations
@@ -60,21 +60,6 @@ class Merged:
 
     steps: pl.DataFrame
     groups: pl.DataFrame
-
-
-@dataclass(frozen=True)
-class MergePart:
-    """What a merge keeps of some hosts' streams; every frame carries the group key.
-
-    `streams`: one row per stream (numbered after the earlier parts' streams).
-    `by_time`: the sparse streams' records summed per host and time.
-    `dense`: the dense streams' records.  `lasts`: each stream's last record.
-    """
-
-    streams: pl.DataFrame
-    by_time: pl.DataFrame
-    dense: pl.DataFrame
-    lasts: pl.DataFrame
 
 
 def gpus_union(column: pl.Expr) -> pl.Expr:
@@ -146,36 +131,97 @@ def _per_stream(streams: pl.DataFrame, mode: str, first_stream: int) -> pl.DataF
     return per_stream.with_columns(shifted).sort("stream").with_columns(_group_keys(mode))
 
 
-def fold_streams(streams: pl.DataFrame, mode: str, first_stream: int = 0) -> MergePart:
-    """The part of a merge that some whole hosts' clean streams (from `build_streams`) make.
+class StreamMerger:
+    """One merge of runs of whole hosts' clean streams (from `build_streams`), added
+    in host name order: it keeps per-time sums and one row per stream, not records.
 
-    `first_stream` is the number of streams in the earlier parts.
+    A time's sums add its records in stream order (host, pid, command), a run
+    after the one before: sums of groups that may span hosts stay open, and the
+    next run's records are added to them.
     """
-    if mode not in MODES:
-        raise ValueError(f"unknown merge mode {mode}")
-    per_stream = _per_stream(streams, mode, first_stream)
-    local = per_stream.select(_KEYS).unique(maintain_order=True).with_row_index("_g")
-    per_stream = per_stream.join(local, on=_KEYS, maintain_order="left")
-    # Stream ids are 1..N within the part and every stream has rows: a gather maps
-    # records to their group without a join, keeping the (stream, t) order.
-    of_stream = pl.col("stream").cast(pl.Int64) - 1
-    records = streams.select(
-        "stream", "host", "t", *(c for c in _VALUES if c != "records"),
-        pl.lit(per_stream["_g"]).gather(of_stream).alias("_g"),
-        pl.lit(per_stream["dense"]).gather(of_stream).alias("_dense"),
-        pl.lit(1, pl.UInt32).alias("records"),
-    ).with_columns(pl.col("stream").cast(pl.UInt64) + first_stream)
 
-    def keyed(frame: pl.DataFrame) -> pl.DataFrame:
-        return frame.join(local, on="_g").drop("_g")
+    def __init__(self, mode: str) -> None:
+        if mode not in MODES:
+            raise ValueError(f"unknown merge mode {mode}")
+        self.mode = mode
+        self._streams: list[pl.DataFrame] = []
+        self._stream_count = 0
+        self._closed: list[pl.DataFrame] = []  # per-time sums of groups on one host
+        self._open: pl.DataFrame | None = None  # per-time sums of groups across hosts
+        self._dense: list[pl.DataFrame] = []
+        self._lasts: list[pl.DataFrame] = []
 
-    is_last = (pl.col("stream") != pl.col("stream").shift(-1)).fill_null(True)
-    return MergePart(
-        streams=per_stream.drop("_g"),
-        by_time=keyed(aggregate(records.filter(~pl.col("_dense")), ["_g", "host", "t"])),
-        dense=keyed(records.filter(pl.col("_dense")).drop("_dense")),
-        lasts=keyed(records.filter(is_last).select("_g", "stream", "t", *_VALUES)),
-    )
+    def add(self, streams: pl.DataFrame) -> StreamMerger:
+        """Fold in the streams of the next run of hosts."""
+        first = self._stream_count
+        per_stream = _per_stream(streams, self.mode, first)
+        self._stream_count += per_stream.height
+        local = per_stream.select(_KEYS).unique(maintain_order=True).with_row_index("_g")
+        per_stream = per_stream.join(local, on=_KEYS, maintain_order="left")
+        self._streams.append(per_stream.drop("_g"))
+        # Stream ids are 1..N within the run and every stream has rows: a gather maps
+        # records to their group without a join, keeping the (stream, t) order.
+        of_stream = pl.col("stream").cast(pl.Int64) - 1
+        records = streams.select(
+            "stream", "t", *(c for c in _VALUES if c != "records"),
+            pl.lit(per_stream["_g"]).gather(of_stream).alias("_g"),
+            pl.lit(per_stream["dense"]).gather(of_stream).alias("_dense"),
+            pl.lit(1, pl.UInt32).alias("records"),
+        ).with_columns(pl.col("stream").cast(pl.UInt64) + first)
+
+        def keyed(frame: pl.DataFrame) -> pl.DataFrame:
+            return frame.join(local, on="_g").drop("_g")
+
+        is_last = (pl.col("stream") != pl.col("stream").shift(-1)).fill_null(True)
+        self._lasts.append(keyed(records.filter(is_last).select("_g", "stream", "t", *_VALUES)))
+        self._dense.append(keyed(records.filter(pl.col("_dense")).drop("_dense")))
+        self._sum_by_time(records.filter(~pl.col("_dense")).select("_g", "t", *_VALUES), local)
+        return self
+
+    def _sum_by_time(self, sparse: pl.DataFrame, local: pl.DataFrame) -> None:
+        spanning = local.filter(pl.col("k_host") == "")
+        earlier = None
+        if self._open is not None and spanning.height:
+            continued = pl.col("k_job").is_in(spanning["k_job"].implode())
+            earlier = self._open.filter(continued).join(spanning, on=_KEYS).select(sparse.columns)
+            self._open = self._open.filter(~continued)
+        # The earlier runs' sums come first, so that the float32 sums continue from them.
+        frame = sparse if earlier is None else pl.concat([earlier, sparse], how="vertical_relaxed")
+        sums = aggregate(frame, ["_g", "t"]).join(local, on="_g").drop("_g")
+        across = pl.col("k_host") == ""
+        self._closed.append(sums.filter(~across))
+        opened = sums.filter(across)
+        self._open = opened if self._open is None else pl.concat([self._open, opened],
+                                                                 how="vertical_relaxed")  # fmt: skip
+
+    def result(self) -> Merged:
+        """The merged series of everything added."""
+        if not self._streams:
+            raise ValueError("nothing to merge")
+        per_stream = pl.concat(self._streams, how="vertical_relaxed")
+        ids = per_stream.select(_KEYS).unique().sort(_KEYS).with_row_index("grp")
+
+        def with_group(frames: list[pl.DataFrame]) -> pl.DataFrame:
+            frame = pl.concat(frames, how="vertical_relaxed")
+            return frame.join(ids, on=_KEYS, maintain_order="left").drop(_KEYS)
+
+        per_stream = with_group([per_stream])
+        groups = _describe_groups(per_stream, self.mode)
+        by_time = [*self._closed, *([self._open] if self._open is not None else [])]
+        contributions = _contributions(with_group(by_time), with_group(self._dense))
+        step_times = contributions.select("grp", "step").unique().sort("grp", "step")
+        lasts = with_group(self._lasts).sort("grp", "stream")
+        linger = _lingering(lasts, step_times).sort("grp", "step", "stream", maintain_order=True)
+        value_cols = ["grp", "step", *_VALUES]
+        all_parts = pl.concat([contributions.select(value_cols), linger.select(value_cols)],
+                              how="vertical_relaxed").sort("grp", "step", maintain_order=True)  # fmt: skip
+        # COMPAT(merge-rolledup): a step stands for the processes it took and those they
+        # rolled up.
+        steps = (
+            aggregate(all_parts, ["grp", "step"]).rename({"step": "t"}).sort("grp", "t")
+            .with_columns((pl.col("rolledup") + pl.col("records") - 1).alias("rolledup"))
+        )  # fmt: skip
+        return Merged(steps=steps, groups=groups)
 
 
 def _describe_groups(per_stream: pl.DataFrame, mode: str) -> pl.DataFrame:
@@ -275,7 +321,7 @@ def _lingering(lasts: pl.DataFrame, steps: pl.DataFrame) -> pl.DataFrame:
 
 def _contributions(by_time: pl.DataFrame, dense: pl.DataFrame) -> pl.DataFrame:
     """The per-time sums and dense records, each with the start of the step that takes it,
-    in (grp, step, t, host, stream) order."""
+    in (grp, step, t, stream) order (a time's sums before its dense records)."""
     dense_groups = dense["grp"].unique()
     in_dense = pl.col("grp").is_in(dense_groups.implode())
     times = by_time.select("grp", "t").unique()
@@ -294,44 +340,15 @@ def _contributions(by_time: pl.DataFrame, dense: pl.DataFrame) -> pl.DataFrame:
     steps = pl.concat(stepped)
     parts = [by_time.join(steps, on=["grp", "t"]).with_columns(pl.lit(0, pl.UInt64).alias("stream"))]
     parts += dense_parts
-    columns = ["grp", "step", "t", "host", "stream", *_VALUES]
+    columns = ["grp", "step", "t", "stream", *_VALUES]
     return pl.concat([p.select(columns) for p in parts], how="vertical_relaxed").sort(
-        "grp", "step", "t", "host", "stream"
+        "grp", "step", "t", "stream"
     )
-
-
-def combine_parts(parts: list[MergePart], mode: str) -> Merged:
-    """One merge of the parts' hosts: the parts given in the order their streams were numbered."""
-    if not parts:
-        raise ValueError("nothing to combine")
-    per_stream = pl.concat([p.streams for p in parts], how="vertical_relaxed")
-    ids = per_stream.select(_KEYS).unique().sort(_KEYS).with_row_index("grp")
-
-    def with_group(frames: list[pl.DataFrame]) -> pl.DataFrame:
-        frame = pl.concat(frames, how="vertical_relaxed")
-        return frame.join(ids, on=_KEYS, maintain_order="left").drop(_KEYS)
-
-    per_stream = with_group([per_stream])
-    groups = _describe_groups(per_stream, mode)
-    contributions = _contributions(with_group([p.by_time for p in parts]),
-                                   with_group([p.dense for p in parts]))  # fmt: skip
-    step_times = contributions.select("grp", "step").unique().sort("grp", "step")
-    lasts = with_group([p.lasts for p in parts]).sort("grp", "stream")
-    linger = _lingering(lasts, step_times).sort("grp", "step", "stream", maintain_order=True)
-    value_cols = ["grp", "step", *_VALUES]
-    all_parts = pl.concat([contributions.select(value_cols), linger.select(value_cols)],
-                          how="vertical_relaxed").sort("grp", "step", maintain_order=True)  # fmt: skip
-    # COMPAT(merge-rolledup): a step stands for the processes it took and those they rolled up.
-    steps = (
-        aggregate(all_parts, ["grp", "step"]).rename({"step": "t"}).sort("grp", "t")
-        .with_columns((pl.col("rolledup") + pl.col("records") - 1).alias("rolledup"))
-    )
-    return Merged(steps=steps, groups=groups)
 
 
 def merge_streams(streams: pl.DataFrame, mode: str) -> Merged:
     """Merge clean streams (from `build_streams`, in its order) into one series per group."""
-    return combine_parts([fold_streams(streams, mode)], mode)
+    return StreamMerger(mode).add(streams).result()
 
 
 def concat_merged(parts: list[Merged]) -> Merged:
