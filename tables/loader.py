@@ -118,7 +118,9 @@ def load_all(files: list[SelectedFile], memory: FileCache, disk: DiskCache | Non
             results[i] = found
         else:
             misses.append((i, selected, fp))
-    entries = _load_entries(disk, [selected for _, selected, _ in misses])
+    cached = [selected for _, selected, _ in misses if selected.kind.disk_cached]
+    loaded = iter(_load_entries(disk, cached))
+    entries = [next(loaded) if selected.kind.disk_cached else None for _, selected, _ in misses]
     work: list[_Work] = []
     for (i, selected, fp), entry in zip(misses, entries, strict=True):
         try:
@@ -167,7 +169,7 @@ def _parse(work: list[_Work], disk: DiskCache | None) -> list[tuple[_Work, Parse
             for j, p in zip(run, parsed, strict=True):
                 w = items[j]
                 entry = _extend(w, whole[j], p.without_lines())
-                if disk is not None and whole[j] and entry.offset > 0:
+                if disk is not None and w.selected.kind.disk_cached and whole[j] and entry.offset > 0:
                     disk.save(w.selected.path, entry)
                     disk.extended += w.base is not None
                 out.append((w, _with_torn_line(w, entry)))

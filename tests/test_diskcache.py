@@ -181,3 +181,21 @@ def test_same_size_rewrite_is_parsed_again(tmp_path: Path, disk: DiskCache) -> N
     os.utime(f, ns=(1, 1))
     f.write_text(text)  # same length, new content, new mtime
     assert pids(f, disk) == [1, 7, 3]
+
+
+def test_old_sysinfo_is_parsed_each_time_and_samples_are_kept(tmp_path: Path,
+                                                             disk: DiskCache) -> None:  # fmt: skip
+    # A small sysinfo document parses faster than its cache entry decodes.
+    day = tmp_path / "2025" / "01" / "01"
+    day.mkdir(parents=True)
+    info = day / "sysinfo-h.json"
+    info.write_text('{"timestamp":"2025-01-01T00:00:00Z","hostname":"h","cpu_cores":8,'
+                    '"mem_gb":16}\n')  # fmt: skip
+    sample = day / "h.csv"
+    sample.write_text(lines(1, 2))
+    files = [SelectedFile(p, kind_of(p.name)) for p in (info, sample)]
+    (first_info, _), _ = load_all(files, FileCache(), disk)
+    (again_info, again_sample), _ = load_all(files, FileCache(), disk)
+    assert again_sample.frame["pid"].to_list() == [1, 2] and disk.hits == 1
+    assert again_info.frame["memory_kib"].to_list() == first_info.frame["memory_kib"].to_list() == [16 << 20]
+    assert disk.usage()[0] == 1  # the sample file's entry only

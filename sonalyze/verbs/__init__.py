@@ -1,8 +1,9 @@
 """The verbs: each a pure function from table frames to one result frame.
 
 Every verb module declares its output `FIELDS` (a FieldTable), a frozen
-options dataclass and `run(...)`.  `VERBS` lists them once; the CLI, the
-docs checks and the contract tests iterate over it.
+options dataclass and `run(...)`.  `VERBS` lists them once; the docs and
+the contract tests iterate over it.  It is built on first use, not on
+import: a command imports only its own verb's module.
 """
 
 from __future__ import annotations
@@ -58,14 +59,17 @@ def _verbs() -> tuple[VerbInfo, ...]:
     )
 
 
-VERBS: tuple[VerbInfo, ...] = _verbs()
-
-
 def _shaped_verbs() -> tuple[VerbInfo, ...]:
     from sonalyze.verbs import profile
 
     return (profile.INFO,)
 
 
-# Verbs with fields but an output shape of their own (not one row per record).
-SHAPED_VERBS: tuple[VerbInfo, ...] = _shaped_verbs()
+def __getattr__(name: str) -> tuple[VerbInfo, ...]:
+    # VERBS: the verbs with one row per record.  SHAPED_VERBS: verbs with fields
+    # but an output shape of their own.
+    if name == "VERBS":
+        return _verbs()
+    if name == "SHAPED_VERBS":
+        return _shaped_verbs()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
