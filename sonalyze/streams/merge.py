@@ -211,10 +211,12 @@ class StreamMerger:
         contributions = _contributions(with_group(by_time), with_group(self._dense))
         step_times = contributions.select("grp", "step").unique().sort("grp", "step")
         lasts = with_group(self._lasts).sort("grp", "stream")
-        linger = _lingering(lasts, step_times).sort("grp", "step", "stream", maintain_order=True)
+        # In stream order within each (grp, step), as `lasts` is sorted.
+        linger = _lingering(lasts, step_times)
         value_cols = ["grp", "step", *_VALUES]
+        # Sums add a step's rows in row order: its times in order, then what lingers.
         all_parts = pl.concat([contributions.select(value_cols), linger.select(value_cols)],
-                              how="vertical_relaxed").sort("grp", "step", maintain_order=True)  # fmt: skip
+                              how="vertical_relaxed")  # fmt: skip
         # COMPAT(merge-rolledup): a step stands for the processes it took and those they
         # rolled up.
         steps = (
@@ -338,12 +340,14 @@ def _contributions(by_time: pl.DataFrame, dense: pl.DataFrame) -> pl.DataFrame:
                                         schema=stepped[0].schema))  # fmt: skip
             dense_parts.append(records.with_columns(dense_step))
     steps = pl.concat(stepped)
-    parts = [by_time.join(steps, on=["grp", "t"]).with_columns(pl.lit(0, pl.UInt64).alias("stream"))]
-    parts += dense_parts
+    # A group's steps rise with its times: rows in (grp, t) order are in step order.
+    sparse = by_time.sort("grp", "t").join(steps, on=["grp", "t"], maintain_order="left")
     columns = ["grp", "step", "t", "stream", *_VALUES]
-    return pl.concat([p.select(columns) for p in parts], how="vertical_relaxed").sort(
-        "grp", "step", "t", "stream"
-    )
+    sparse = sparse.with_columns(pl.lit(0, pl.UInt64).alias("stream")).select(columns)
+    if not dense_parts:
+        return sparse
+    return pl.concat([sparse, *(p.select(columns) for p in dense_parts)],
+                     how="vertical_relaxed").sort("grp", "step", "t", "stream")  # fmt: skip
 
 
 def merge_streams(streams: pl.DataFrame, mode: str) -> Merged:
