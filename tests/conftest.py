@@ -41,6 +41,36 @@ def run_cli(args: list[str]) -> Result:
 
 
 @pytest.fixture
+def per_host_and_whole(monkeypatch):
+    """Run a command reading all hosts at once, then one host at a time.
+
+    Returns both results and how many runs of hosts the second one read.
+    """
+    import sonalyze.cli.samples as samples
+    from sonalyze.tables.store import default_cache
+
+    def run(argv: list) -> tuple[Result, Result, int]:
+        monkeypatch.setattr(samples, "CHUNK_BYTES", 1 << 40)
+        whole = run_cli(argv)
+        runs: list[int] = []
+        real = samples.sample_chunks
+
+        def counted(*args, **kwargs):
+            for chunk in real(*args, **kwargs):
+                runs.append(1)
+                yield chunk
+
+        monkeypatch.setattr(samples, "sample_chunks", counted)
+        monkeypatch.setattr(samples, "CHUNK_BYTES", 1)
+        default_cache().clear()
+        per_host = run_cli(argv)
+        monkeypatch.setattr(samples, "sample_chunks", real)
+        return whole, per_host, len(runs)
+
+    return run
+
+
+@pytest.fixture
 def cli():
     """The in-process runner."""
     return run_cli

@@ -200,36 +200,19 @@ def test_slurm_state_filter_keeps_matching_and_unrecorded_jobs(cli, tree) -> Non
 
 
 
-def _per_host_and_whole(cli, monkeypatch, argv: list) -> tuple:
-    """`jobs` run with all hosts read at once, then one host at a time (with the count)."""
-    import sonalyze.cli.samples as samples
-    from sonalyze.tables.store import default_cache
-
-    monkeypatch.setattr(samples, "CHUNK_BYTES", 1 << 40)
-    whole = cli(argv)
-    runs: list[int] = []
-    real = samples.sample_chunks
-
-    def counted(*args, **kwargs):
-        for chunk in real(*args, **kwargs):
-            runs.append(1)
-            yield chunk
-
-    monkeypatch.setattr(samples, "sample_chunks", counted)
-    monkeypatch.setattr(samples, "CHUNK_BYTES", 1)
-    default_cache().clear()
-    per_host = cli(argv)
+def _outputs(per_host_and_whole, argv: list) -> tuple[str, str, int]:
+    whole, per_host, runs = per_host_and_whole(argv)
     assert whole.code == per_host.code == 0, (whole.err, per_host.err)
-    return whole.out, per_host.out, len(runs)
+    return whole.out, per_host.out, runs
 
 
 @pytest.mark.parametrize("cluster", ["alpha", "beta"])
-def test_reading_a_few_hosts_at_a_time_changes_no_job(cli, tree, monkeypatch, cluster) -> None:
+def test_reading_a_few_hosts_at_a_time_changes_no_job(per_host_and_whole, tree, cluster) -> None:
     argv = ["jobs", "--jobanalyzer-dir", tree, "--cluster", cluster, "-f", "2025-03-03",
             "-t", "2025-03-06", "-u", "-",  # every figure; `all` would add the clock (`now`)
             "--fmt=csv,jobm,user,host,duration/sec,start,end,cpu,rcpu,mem,rmem,res,rres,gpu,"
             "rgpu,sgpu,gpumem,rgpumem,sgpumem,threads,gpus,gpufail,cmd,cputime/sec,gputime/sec"]
-    whole, per_host, runs = _per_host_and_whole(cli, monkeypatch, argv)
+    whole, per_host, runs = _outputs(per_host_and_whole, argv)
     assert runs == 4  # the tree's four hosts
     assert len(whole.splitlines()) > 50
     assert per_host == whole
@@ -248,13 +231,13 @@ def _spread_job(host: str, pid: int, cpu: float) -> list[str]:
             for m in (0, 5, 10)]  # fmt: skip
 
 
-def test_a_job_on_several_hosts_read_one_host_at_a_time(cli, tmp_path, monkeypatch) -> None:
+def test_a_job_on_several_hosts_read_one_host_at_a_time(per_host_and_whole, tmp_path) -> None:
     rows = {f"n{i}.x": _spread_job(f"n{i}.x", 100 + i, 97.3 * i) for i in (1, 2, 3)}
     rows["n2.x"] += [line("10:00:00", "n2.x", "ann", 40, "r", 500, cpu=12.5)]
     data = _host_files(tmp_path / "data", rows)
     argv = ["jobs", "--data-dir", data, "-f", "2024-05-06", "-t", "2024-05-07", "-u", "-",
             "--fmt=csv,job,user,host,cpu-avg,cpu-peak,mem-avg"]  # fmt: skip
-    whole, per_host, runs = _per_host_and_whole(cli, monkeypatch, argv)
+    whole, per_host, runs = _outputs(per_host_and_whole, argv)
     assert runs == 3
     # Old Sonar's cpu% counts only at a stream's first record (no CPU time after):
     # 97.3 + 194.6 + 291.9 = 583.8 at 10:00, then 0 twice.
@@ -263,14 +246,14 @@ def test_a_job_on_several_hosts_read_one_host_at_a_time(cli, tmp_path, monkeypat
     assert per_host == whole
 
 
-def test_a_file_holding_another_hosts_records_is_read_with_it(cli, tmp_path, monkeypatch) -> None:
+def test_a_file_holding_another_hosts_records_is_read_with_it(per_host_and_whole, tmp_path) -> None:
     # n1's file also holds n2's records: reading one file at a time would split n2.
     rows = {"n1.x": _spread_job("n1.x", 101, 10.0) + _spread_job("n2.x", 102, 20.0)[:1],
             "n2.x": _spread_job("n2.x", 102, 20.0)[1:]}  # fmt: skip
     data = _host_files(tmp_path / "data", rows)
     argv = ["jobs", "--data-dir", data, "-f", "2024-05-06", "-t", "2024-05-07", "-u", "-",
             "--fmt=csv,job,host,cpu-avg,duration/sec"]  # fmt: skip
-    whole, per_host, _ = _per_host_and_whole(cli, monkeypatch, argv)
+    whole, per_host, _ = _outputs(per_host_and_whole, argv)
     # (10 + 20) / 3: a split n2 would count its first record in n2.x.csv again (17).
     assert csv_rows(per_host) == [["30", "n[1-2].x", "10", "600"]]
     assert per_host == whole

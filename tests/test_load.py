@@ -125,29 +125,12 @@ def test_unwritable_chart_file_is_one_clear_error(cli, data, tmp_path) -> None:
     ["--daily", "--group", "--fmt=csv,host,time,cpu,rcpu,res,rres"],
     ["--none", "--fmt=json"],
 ])  # fmt: skip
-def test_reading_a_few_hosts_at_a_time_changes_no_figure(cli, tree, monkeypatch, cluster,
+def test_reading_a_few_hosts_at_a_time_changes_no_figure(per_host_and_whole, tree, cluster,
                                                          shape) -> None:  # fmt: skip
-    import sonalyze.cli.samples as samples
-
     argv = ["load", "--jobanalyzer-dir", tree, "--cluster", cluster, "-f", "2025-03-03",
             "-t", "2025-03-06", *shape]  # fmt: skip
-    monkeypatch.setattr(samples, "CHUNK_BYTES", 1 << 40)
-    whole = cli(argv)
-    chunks: list[int] = []
-    real = samples.sample_chunks
-
-    def counted(*args, **kwargs):
-        for chunk in real(*args, **kwargs):
-            chunks.append(1)
-            yield chunk
-
-    monkeypatch.setattr(samples, "sample_chunks", counted)
-    monkeypatch.setattr(samples, "CHUNK_BYTES", 1)  # one host per run
-    from sonalyze.tables.store import default_cache
-
-    default_cache().clear()
-    per_host = cli(argv)
+    whole, per_host, runs = per_host_and_whole(argv)
     assert whole.code == per_host.code == 0, (whole.err, per_host.err)
-    assert len(chunks) == 4  # the tree's four hosts, one at a time
+    assert runs == 4  # the tree's four hosts, one at a time
     assert re.search(r"\b[1-9]\d{3}\b", whole.out)  # some host ran over 10 cores
     assert per_host.out == whole.out
