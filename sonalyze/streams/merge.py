@@ -239,7 +239,6 @@ def _describe_groups(per_stream: pl.DataFrame, mode: str) -> pl.DataFrame:
         pl.len().alias("streams"),
         pl.col("t_first").min(),
         pl.col("t_last").max(),
-        pl.col("dense").any(),
         pl.col("cputime_total").sum(),
         pl.col("read_kib_total").sum(),
         pl.col("written_kib_total").sum(),
