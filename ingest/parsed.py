@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import polars as pl
@@ -22,7 +23,7 @@ class Parsed:
 
     frame: pl.DataFrame
     problems: tuple[Problem, ...] = field(default=())
-    extra: dict[str, pl.DataFrame] = field(default_factory=dict)
+    extra: Mapping[str, pl.DataFrame] = field(default_factory=dict)
     # 0-based input line of each row of `frame` ("") and of each extra frame, in
     # ascending order; lets one parse of several concatenated files be split again.
     lines: dict[str, pl.Series] = field(default_factory=dict)

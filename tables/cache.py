@@ -17,6 +17,7 @@ from cachetools import LRUCache
 
 from sonalyze.errors import UsageError
 from sonalyze.ingest import Parsed
+from sonalyze.tables.deferred import frames_size
 
 DEFAULT_CACHE_BYTES = 512 * 1024 * 1024
 _SUFFIX = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
@@ -34,7 +35,7 @@ def parse_cache_size(text: str) -> int:
 
 def _parsed_size(parsed: Parsed) -> int:
     size = int(parsed.frame.estimated_size())
-    size += sum(int(f.estimated_size()) for f in parsed.extra.values())
+    size += frames_size(parsed.extra)
     return max(size, 1)
 
 

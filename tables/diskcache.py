@@ -3,9 +3,11 @@
 One entry file per data file, named by a hash of its absolute path, holding
 a JSON header (what was parsed: size, mtime, inode, the byte offset parsed
 up to, checksums of the first and last 4 KiB before that offset, line count,
-skipped records) and the frames as LZ4-compressed Arrow IPC streams (the
-stream format: Polars reads a small file-format frame through its query
-engine, ~1 ms each, and a stream in a twentieth of that).
+skipped records; each frame's length, decoded size and CRC-32) and the
+frames as LZ4-compressed Arrow IPC streams (the stream format: Polars reads
+a small file-format frame through its query engine, ~1 ms each, and a
+stream in a twentieth of that).  The process records are decoded on
+loading, the node and GPU frames only when a query asks for them.
 
 Rules that keep it honest:
 
@@ -17,7 +19,8 @@ Rules that keep it honest:
   its writer finishes it.
 - Entries are written to a temporary file and renamed into place, so
   concurrent processes see the old entry or the new one, never half of one.
-  An entry that cannot be read for any reason is ignored and rebuilt.
+  An entry that cannot be read for any reason, or whose frames fail their
+  CRC, is ignored and rebuilt.
 - The total size stays under a budget: after writing, the least recently
   used entries (by file mtime, refreshed on use) are deleted.
 """
@@ -32,6 +35,7 @@ import os
 import struct
 import tempfile
 import time
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,8 +44,9 @@ import polars as pl
 from sonalyze.errors import UsageError
 from sonalyze.ingest import Parsed, Problem
 from sonalyze.tables.cache import parse_cache_size
+from sonalyze.tables.deferred import DeferredFrames
 
-FORMAT = 2  # 1 held Arrow IPC files, 2 holds Arrow IPC streams
+FORMAT = 3  # 1 held Arrow IPC files, 2 Arrow IPC streams, 3 also their decoded sizes
 MAGIC = b"SONALYZE-CACHE\n"
 DEFAULT_BUDGET = 4 << 30
 _CHECK_BYTES = 4096
@@ -235,6 +240,10 @@ def _ipc(frame: pl.DataFrame) -> bytes:
     return buf.getvalue()
 
 
+def _read_ipc(blob: bytes) -> pl.DataFrame:
+    return pl.read_ipc_stream(io.BytesIO(blob))
+
+
 def _encode(entry: Entry) -> bytes:
     frames = {"": entry.parsed.frame, **entry.parsed.extra}
     blobs = {name: _ipc(frame) for name, frame in frames.items()}
@@ -250,7 +259,8 @@ def _encode(entry: Entry) -> bytes:
         "head": entry.head,
         "tail": entry.tail,
         "problems": [[p.line, p.reason] for p in entry.parsed.problems],
-        "frames": [[name, len(blob)] for name, blob in blobs.items()],
+        "frames": [[name, len(blob), int(frames[name].estimated_size()), zlib.crc32(blob)]
+                   for name, blob in blobs.items()],
     }
     head = json.dumps(header).encode()
     return MAGIC + struct.pack("<Q", len(head)) + head + b"".join(blobs.values())
@@ -266,13 +276,18 @@ def _decode(raw: bytes, parser: str) -> Entry | None:
     pos += length
     if header["format"] != FORMAT or header["parser"] != parser or header["code"] != code_tag():
         return None
-    frames: dict[str, pl.DataFrame] = {}
-    for name, size in header["frames"]:
-        if pos + size > len(raw):
-            raise ValueError("truncated cache entry")
-        frames[name] = pl.read_ipc_stream(io.BytesIO(raw[pos : pos + size]))
+    blobs: dict[str, tuple[bytes, int]] = {}
+    for name, size, decoded_size, crc in header["frames"]:
+        blob = raw[pos : pos + size]
+        if len(blob) != size or zlib.crc32(blob) != crc:
+            # Checked here, as frames decoded later could not be rebuilt by then.
+            raise ValueError("damaged cache entry")
+        blobs[name] = (blob, int(decoded_size))
         pos += size
-    main = frames.pop("")
+    main = _read_ipc(blobs.pop("")[0])
+    # The node and GPU frames are decoded only if a query asks for them.
+    extra = DeferredFrames({name: (functools.partial(_read_ipc, blob), size)
+                            for name, (blob, size) in blobs.items()})  # fmt: skip
     problems = tuple(Problem(int(line), str(reason)) for line, reason in header["problems"])
     return Entry(
         parser,
@@ -283,7 +298,7 @@ def _decode(raw: bytes, parser: str) -> Entry | None:
         int(header["lines"]),
         str(header["head"]),
         str(header["tail"]),
-        Parsed(main, problems, frames),
+        Parsed(main, problems, extra),
     )
 
 

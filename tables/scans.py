@@ -7,8 +7,6 @@ selection that already pruned day directories and host-named files.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import polars as pl
 
 from sonalyze.ingest.schemas import (
@@ -22,7 +20,7 @@ from sonalyze.ingest.schemas import (
     empty,
 )
 from sonalyze.tables.hostglob import HostFilter
-from sonalyze.tables.source import host_chunks
+from sonalyze.tables.source import SelectedFile, host_chunks
 from sonalyze.tables.store import Store
 from sonalyze.tables.window import Window
 
@@ -62,13 +60,18 @@ def scan_sample(store: Store, window: Window | None, hosts: HostFilter | None = 
     return _host_filter(within_window(frame, window if clip else None, "time"), hosts)
 
 
-def sample_chunks(store: Store, window: Window | None, hosts: HostFilter | None,
-                  max_bytes: int) -> Iterator[pl.LazyFrame]:  # fmt: skip
-    """Like `scan_sample(clip=False)`, a few whole hosts at a time (by file name, about
-    `max_bytes` of files each); the parses are not kept in the in-process cache."""
-    hosts = hosts or HostFilter()
-    for files in host_chunks(store.source.files("sample", window, hosts), max_bytes):
-        yield _host_filter(_lazy(store.read_files(files, remember=False), SAMPLE), hosts)
+def sample_runs(store: Store, window: Window | None, hosts: HostFilter | None,
+                max_bytes: int) -> list[list[SelectedFile]]:  # fmt: skip
+    """The sample files `scan_sample` would read, in runs of a few whole hosts (by
+    file name, about `max_bytes` of files each); read each with `scan_sample_run`."""
+    return host_chunks(store.source.files("sample", window, hosts or HostFilter()), max_bytes)
+
+
+def scan_sample_run(store: Store, files: list[SelectedFile], hosts: HostFilter | None) -> pl.LazyFrame:
+    """Like `scan_sample(clip=False)` for one run of `sample_runs`; the parses are not
+    kept in the in-process cache."""
+    frame = _lazy(store.read_files(files, remember=False), SAMPLE)
+    return _host_filter(frame, hosts or HostFilter())
 
 
 def scan_node_samples(

@@ -7,6 +7,7 @@ skipped" after any query.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -52,6 +53,9 @@ class Store:
     cache: FileCache = field(default_factory=lambda: _DEFAULT_CACHE)
     disk: DiskCache | None = None
     diagnostics: Diagnostics = field(default_factory=Diagnostics)
+    # THREADS: a query may read the next hosts' files in a second thread while this
+    # one reads sysinfo; reads take turns, as the caches and diagnostics are shared.
+    _reading: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     @property
     def cluster(self) -> str | None:
@@ -64,6 +68,10 @@ class Store:
         `remember=False` keeps the parses out of the in-process cache: for files
         read once, a few hosts at a time, where holding them would defeat the point.
         """
+        with self._reading:
+            return self._parse_all(files, remember)
+
+    def _parse_all(self, files: list[SelectedFile], remember: bool) -> list[Parsed]:
         memory = self.cache if remember else FileCache(max_bytes=1)
         parsed, size = load_all(files, memory, self.disk)
         diag = self.diagnostics

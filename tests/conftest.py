@@ -53,18 +53,17 @@ def per_host_and_whole(monkeypatch):
         monkeypatch.setattr(samples, "CHUNK_BYTES", 1 << 40)
         whole = run_cli(argv)
         runs: list[int] = []
-        real = samples.sample_chunks
+        real = samples.scan_sample_run
 
         def counted(*args, **kwargs):
-            for chunk in real(*args, **kwargs):
-                runs.append(1)
-                yield chunk
+            runs.append(1)
+            return real(*args, **kwargs)
 
-        monkeypatch.setattr(samples, "sample_chunks", counted)
+        monkeypatch.setattr(samples, "scan_sample_run", counted)
         monkeypatch.setattr(samples, "CHUNK_BYTES", 1)
         default_cache().clear()
         per_host = run_cli(argv)
-        monkeypatch.setattr(samples, "sample_chunks", real)
+        monkeypatch.setattr(samples, "scan_sample_run", real)
         return whole, per_host, len(runs)
 
     return run

@@ -72,7 +72,12 @@ def test_torn_last_line_is_not_cached(tmp_path: Path, disk: DiskCache) -> None:
     assert pids(f, disk) == [1, 2, 3]
 
 
-@pytest.mark.parametrize("damage", ["truncate", "garbage", "empty"])
+def _flip_last_byte(raw: bytes) -> bytes:
+    # Inside the last frame's data: it may still decode, to wrong values.
+    return raw[:-9] + bytes([raw[-9] ^ 0x01]) + raw[-8:]
+
+
+@pytest.mark.parametrize("damage", ["truncate", "garbage", "empty", "flipped"])
 def test_damaged_entry_is_ignored_and_rebuilt(tmp_path: Path, disk: DiskCache, damage: str
                                               ) -> None:  # fmt: skip
     f = tmp_path / "h.csv"
@@ -81,7 +86,7 @@ def test_damaged_entry_is_ignored_and_rebuilt(tmp_path: Path, disk: DiskCache, d
     (entry,) = [p for p in (tmp_path / "cache").rglob("*.arrow")]
     raw = entry.read_bytes()
     entry.write_bytes({"truncate": raw[: len(raw) // 2], "garbage": b"\x00junk" * 50,
-                       "empty": b""}[damage])  # fmt: skip
+                       "empty": b"", "flipped": _flip_last_byte(raw)}[damage])  # fmt: skip
     assert pids(f, disk) == [1, 2, 3]
     assert pids(f, disk) == [1, 2, 3] and disk.hits == 1  # rebuilt, then used
 
@@ -199,3 +204,16 @@ def test_old_sysinfo_is_parsed_each_time_and_samples_are_kept(tmp_path: Path,
     assert again_sample.frame["pid"].to_list() == [1, 2] and disk.hits == 1
     assert again_info.frame["memory_kib"].to_list() == first_info.frame["memory_kib"].to_list() == [16 << 20]
     assert disk.usage()[0] == 1  # the sample file's entry only
+
+
+def test_node_frames_of_new_samples_come_back_from_disk_on_request(tree, disk: DiskCache) -> None:
+    f = tree / "data" / "beta" / "2025" / "03" / "03" / "0+sample-b-cpu2.json"
+    files = [SelectedFile(f, kind_of(f.name))]
+    (fresh,), _ = load_all(files, FileCache(), disk)
+    (cached,), _ = load_all(files, FileCache(), disk)
+    assert disk.hits == 1
+    assert sorted(cached.extra) == sorted(fresh.extra) == ["gpu", "node"]
+    assert cached.extra["node"]["used_memory_kib"].to_list() == fresh.extra["node"][
+        "used_memory_kib"].to_list()
+    assert cached.extra["node"].height == 96  # a day of 15-minute node samples
+    assert cached.frame.equals(fresh.frame)

@@ -5,8 +5,10 @@ from __future__ import annotations
 import csv
 import io
 import json
+from datetime import datetime
 from pathlib import Path
 
+import polars as pl
 import pytest
 
 DAY = "2024-05-06"
@@ -257,3 +259,45 @@ def test_a_file_holding_another_hosts_records_is_read_with_it(per_host_and_whole
     # (10 + 20) / 3: a split n2 would count its first record in n2.x.csv again (17).
     assert csv_rows(per_host) == [["30", "n[1-2].x", "10", "600"]]
     assert per_host == whole
+
+
+def _upgraded_node(root: Path) -> Path:
+    """n1.x had 8 cores on 2024-05-06 and 16 from 2024-05-08 (sysinfo those days); job 1
+    ran on the 6th, job 2 on the 8th, each with 4 cores busy."""
+    for day, cores, job in (("06", 8, 1), ("08", 16, 2)):
+        where = root / "2024" / "05" / day
+        where.mkdir(parents=True)
+        info = {"version": "0.11.1", "timestamp": f"2024-05-{day}T00:00:00Z", "hostname": "n1.x",
+                "description": f"1x{cores} Xeon, 64 GiB", "cpu_cores": cores, "mem_gb": 64,
+                "gpu_cards": 0, "gpumem_gb": 0}  # fmt: skip
+        (where / "sysinfo-n1.x.json").write_text(json.dumps(info) + "\n")
+        rows = [line(f"10:0{m}:00", "n1.x", "bob", job, "sim", job, cpu=400).replace(DAY, f"2024-05-{day}")
+                for m in (0, 5)]  # fmt: skip
+        (where / "n1.x.csv").write_text("\n".join(rows) + "\n")
+    return root
+
+
+def test_relative_figures_use_the_configuration_at_each_jobs_start(cli, tmp_path) -> None:
+    data = _upgraded_node(tmp_path / "data")
+    r = cli(["jobs", "--data-dir", data, "-f", "2024-05-06", "-t", "2024-05-09", "-u", "-",
+             "--fmt=csv,job,cpu-peak,rcpu-peak"])  # fmt: skip
+    assert r.code == 0, r.err
+    assert csv_rows(r.out) == [["1", "400", "50"], ["2", "400", "25"]]
+
+
+def test_a_later_lookup_past_the_readings_read_reads_more(tmp_path) -> None:
+    from sonalyze.cli.samples import Invocation
+
+    data = _upgraded_node(tmp_path / "data")
+    options = dict.fromkeys(["files", "jobanalyzer_dir", "cluster_name", "config_file", "cache",
+                             "cache_dir", "host"])  # fmt: skip
+    run = Invocation({**options, "data_dir": data, "from_": "2024-05-06", "to": "2024-05-09"})
+
+    def cores_at(day: str) -> int:
+        t = int(datetime.fromisoformat(f"2024-05-{day}T12:00:00+00:00").timestamp())
+        return run.capacity_at(pl.DataFrame({"host": ["n1.x"], "t": [t]}))["cpu_cores"][0]
+
+    # The first lookup needs only the 6th's reading; the second must still see the 8th's.
+    assert cores_at("06") == 8
+    assert cores_at("08") == 16
+    assert cores_at("07") == 8

@@ -6,6 +6,7 @@ from __future__ import annotations
 import inspect
 import os
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
@@ -24,7 +25,7 @@ from sonalyze.errors import UsageError
 from sonalyze.ingest.schemas import FLAG_HEARTBEAT, SYSINFO, empty
 from sonalyze.tables.hostglob import HostFilter
 from sonalyze.tables.nodeconfig import LOOKBACK_SECONDS, config_nodes, configs_at, node_configs
-from sonalyze.tables.scans import sample_chunks, scan_sample, scan_sysinfo
+from sonalyze.tables.scans import sample_runs, scan_sample, scan_sample_run, scan_sysinfo
 from sonalyze.tables.source import FileListSource
 from sonalyze.tables.store import Store
 from sonalyze.tables.window import Window
@@ -144,11 +145,23 @@ def all_samples(store: Store, window: Window | None, hosts: HostFilter) -> pl.La
     return scan_sample(store, window, hosts, clip=False)
 
 
-def node_readings(store: Store, window: Window | None) -> tuple[pl.DataFrame, pl.DataFrame | None]:
-    """Node configurations from sysinfo back to 14 days before the window, and the config file's."""
+def node_readings(store: Store, window: Window | None, needed: tuple[int, int] | None = None
+                  ) -> tuple[pl.DataFrame, pl.DataFrame | None]:  # fmt: skip
+    """Node configurations from sysinfo back to 14 days before the window, and the config file's.
+
+    `needed` (the first and last time, in epoch seconds, configurations will be
+    looked up at) narrows the sysinfo read to the readings such lookups can
+    find: a query over a month whose series all start on its first day reads
+    that day's sysinfo, not the month's.
+    """
     sys_window = None
     if window is not None:
-        sys_window = Window(window.start - timedelta(seconds=LOOKBACK_SECONDS), window.end)
+        lookback = timedelta(seconds=LOOKBACK_SECONDS)
+        start, end = window.start - lookback, window.end
+        if needed is not None:
+            start = max(start, datetime.fromtimestamp(needed[0], UTC) - lookback)
+            end = max(start, min(end, datetime.fromtimestamp(needed[1], UTC)))
+        sys_window = Window(start, end)
     if isinstance(store.source, FileListSource):
         # The files given are samples; only a --config-file describes their nodes.
         readings = node_configs(empty(SYSINFO).lazy()).collect()
@@ -238,6 +251,7 @@ class Invocation:
         self._raw: pl.DataFrame | None = None
         self._bounds: pl.DataFrame | None = None
         self._readings: tuple[pl.DataFrame, pl.DataFrame | None] | None = None
+        self._span = (0, 0)  # the lookup times `_readings` serve (see node_readings)
 
     def selection(self, *, all_users_by_default: bool, exclude_system_commands: bool,
                   exclude_heartbeat: bool) -> SampleSelection:  # fmt: skip
@@ -258,9 +272,14 @@ class Invocation:
         return self._raw
 
     def capacity_at(self, hosts_times: pl.DataFrame) -> pl.DataFrame:
-        """`configs_at` for (host, t) rows; the node readings are read once per run."""
-        if self._readings is None:
-            self._readings = node_readings(self.store, self.window)
+        """`configs_at` for (host, t) rows; node readings are read once per run (again,
+        over a wider span, only if a later lookup needs readings the first did not)."""
+        times = hosts_times["t"].drop_nulls()
+        needed = (int(times.min()), int(times.max())) if times.len() else (0, 0)  # type: ignore[arg-type]
+        if self._readings is None or not (self._span[0] <= needed[0] and needed[1] <= self._span[1]):
+            if self._readings is not None:
+                needed = (min(needed[0], self._span[0]), max(needed[1], self._span[1]))
+            self._readings, self._span = node_readings(self.store, self.window, needed), needed
         return configs_at(hosts_times, *self._readings)
 
     def _where(self, selection: SampleSelection) -> pl.Expr:
@@ -281,35 +300,50 @@ class Invocation:
 
         For results built a run of whole hosts at a time (per-host series,
         per-host down times, merges that keep only sums): memory then grows
-        with the largest run of hosts read (`CHUNK_BYTES` of files), not with
-        the window.  Also records the hosts' bounds, as `bounds()` would find
-        them.  When a host's records turn out to lie in two runs, everything
-        is read at once instead, after `restart` (which undoes what `each` did).
+        with the largest runs of hosts read (`CHUNK_BYTES` of files, two runs
+        at a time), not with the window.  While `each` works on one run, the
+        next is read and its streams built in a second thread.  Also records
+        the hosts' bounds, as `bounds()` would find them.  When a host's
+        records turn out to lie in two runs, everything is read at once
+        instead, after `restart` (which undoes what `each` did).
         """
         from sonalyze.streams.build import build_streams, host_bounds
 
         if isinstance(self.store.source, FileListSource) or self._raw is not None:
             return [each(self.streams(selection))]
         where = self._where(selection)
+
+        def prepare(files: list) -> tuple[pl.DataFrame, pl.DataFrame]:
+            raw = scan_sample_run(self.store, files, self.hosts).collect()
+            return host_bounds(raw.lazy()).collect(), build_streams(raw.lazy(), where=where).collect()
+
+        runs = sample_runs(self.store, self.window, self.hosts, CHUNK_BYTES)
         results, bounds = [], []
         seen: set[str] = set()
-        for chunk in sample_chunks(self.store, self.window, self.hosts, CHUNK_BYTES):
-            raw = chunk.collect()
-            found = host_bounds(raw.lazy()).collect()
-            hosts = set(found["host"].drop_nulls())
-            if hosts & seen:
-                # Files named after one host hold another's records: a run would split
-                # that host's streams, so everything is read at once instead.
-                del raw
-                if restart is not None:
-                    restart()
-                return [each(self.streams(selection))]
-            seen |= hosts
-            bounds.append(found)
-            results.append(each(build_streams(raw.lazy(), where=where).collect()))
-            del raw
-        self._bounds = pl.concat(bounds)
-        return results
+        # THREADS: the worker only reads (the store lets one read run at a time) and
+        # builds new frames; `each` runs in this thread, one run after the other.
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            upcoming = pool.submit(prepare, runs[0])
+            for following in [*runs[1:], None]:
+                found, streams = upcoming.result()
+                if following is not None:
+                    upcoming = pool.submit(prepare, following)
+                hosts = set(found["host"].drop_nulls())
+                if hosts & seen:
+                    # Files named after one host hold another's records: a run would
+                    # split that host's streams, so everything is read at once instead.
+                    upcoming.cancel()
+                    break
+                seen |= hosts
+                bounds.append(found)
+                results.append(each(streams))
+                del streams
+            else:
+                self._bounds = pl.concat(bounds)
+                return results
+        if restart is not None:
+            restart()
+        return [each(self.streams(selection))]
 
     def bounds(self) -> pl.DataFrame:
         """Each host's earliest and latest sample time in the files read."""

@@ -30,13 +30,17 @@ def _stream_pid() -> pl.Expr:
     )
 
 
-def _old_sonar(version: pl.Expr) -> pl.Expr:
-    """True for versions 0.6.x and older, which have no CPU time counter."""
-    parts = version.fill_null("").str.split(".")
+def _old_sonar(versions: pl.Series) -> pl.Expr:
+    """True for records of versions 0.6.x and older, which have no CPU time counter.
+
+    Decided once per distinct version string (a few), not per record.
+    """
+    distinct = versions.unique().drop_nulls()
+    parts = distinct.str.split(".")
     major = parts.list.get(0, null_on_oob=True).cast(pl.Int64, strict=False)
     minor = parts.list.get(1, null_on_oob=True).cast(pl.Int64, strict=False)
-    has_three = parts.list.len() >= 3
-    return (has_three & (major == 0) & (minor <= 6)).fill_null(False)
+    old = ((parts.list.len() >= 3) & (major == 0) & (minor <= 6)).fill_null(False)
+    return pl.col(versions.name).is_in(distinct.filter(old).implode()).fill_null(False)
 
 
 def _name_rank(names: pl.Series) -> pl.Expr:
@@ -90,7 +94,7 @@ def build_streams(samples: pl.LazyFrame, *, all_columns: bool = False,
     key = ("_host", "stream_pid", "_cmd")
     ordered = selected.select(
         "_row", *codes, "stream_pid", "t", "cputime_sec", "cpu_pct", "job", "epoch",
-        _old_sonar(pl.col("version")).alias("_old"),
+        _old_sonar(data["version"]).alias("_old"),
     ).sort([*key, "t", "_row"])  # fmt: skip
     key_changed = pl.any_horizontal([pl.col(c).ne_missing(pl.col(c).shift(1)) for c in key])
     numbered = ordered.with_columns(key_changed.fill_null(True).cum_sum().alias("stream"))

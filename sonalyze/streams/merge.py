@@ -69,9 +69,10 @@ def gpus_union(column: pl.Expr) -> pl.Expr:
     return pl.when((union & unknown) != 0).then(unknown).otherwise(union)
 
 
-# The percentages jobs and load report are added in float32 one record after the other
-# (`floatsum`), as the reference adds them; the others are plain sums.
-FLOAT32_SUMMED = ("cpu_util_pct", "gpu_pct")
+# The float32 percentages are added one record after the other (`floatsum`), as the
+# reference adds them, so that a merge of runs of hosts matches a whole one to the bit;
+# the integer counters are plain sums.
+FLOAT32_SUMMED = ("cpu_pct", "cpu_util_pct", "cpu_sampled_util_pct", "gpu_pct", "gpumem_pct")
 
 
 def _sums() -> list[pl.Expr]:
