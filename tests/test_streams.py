@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import polars as pl
+import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
@@ -105,6 +106,26 @@ def test_unknown_gpu_set_wins_the_union() -> None:
         {"t": 0, "pid": 1, "gpus": 3}, {"t": 0, "pid": 2, "gpus": GPUSET_UNKNOWN},
     ])).collect()  # fmt: skip
     assert merge_streams(s, "auto").steps["gpus"].to_list() == [GPUSET_UNKNOWN]
+
+
+@pytest.mark.parametrize("dense", [False, True])
+def test_merging_only_some_values_gives_those_values_unchanged(dense: bool) -> None:
+    # Dense (seconds apart, lingering) and sparse (minutes apart) streams take the
+    # merge's two paths; a view asking for fewer values must get the same ones.
+    gap = 3 if dense else 300
+    s = build_streams(samples([
+        {"t": i * gap + pid, "pid": pid, "cpu_pct": 0.1 * pid + i, "cpu_kib": 7 * pid + i,
+         "gpus": pid, "threads": pid, "version": "0.6.0"}
+        for pid in (1, 2, 3) for i in range(4 if pid != 3 else 2)
+    ])).collect()  # fmt: skip
+    asked = ("cpu_util_pct", "cpu_kib", "gpus")
+    full = merge_streams(s, "auto").steps
+    some = merge_streams(s, "auto", asked).steps
+    assert some.columns == ["grp", "t", "cpu_kib", "rolledup", "gpus", "records", "cpu_util_pct"]
+    assert some.equals(full.select(some.columns))
+    assert full["records"].sum() > s.height if dense else full["records"].sum() == s.height
+    with pytest.raises(ValueError, match="cannot merge"):
+        merge_streams(s, "auto", ("cpu_util_pct", "no_such_value"))
 
 
 def reference_merge(streams: list[list[tuple[int, float]]]) -> list[tuple[int, float]]:

@@ -94,7 +94,7 @@ def _merged_per_host(run: Invocation, selection: SampleSelection, mode: str, *,
     With `drop_unconfigured`, streams whose host has no known configuration at
     their start are left out.
     """
-    mergers = [StreamMerger(mode)]
+    mergers = [StreamMerger(mode, jobs.STEP_VALUES)]
 
     def fold(streams: pl.DataFrame) -> tuple[int, int]:
         kept = _configured_streams(run, streams) if drop_unconfigured else streams
@@ -102,7 +102,7 @@ def _merged_per_host(run: Invocation, selection: SampleSelection, mode: str, *,
         return streams.height, kept.height
 
     def restart() -> None:
-        mergers.append(StreamMerger(mode))
+        mergers.append(StreamMerger(mode, jobs.STEP_VALUES))
 
     counts = run.per_host_streams(selection, fold, restart)
     _require_configured(sum(c[0] for c in counts), sum(c[1] for c in counts))
@@ -283,7 +283,7 @@ def load_cmd(
     def bucketed_hosts(streams: pl.DataFrame) -> tuple[int, int, Merged]:
         # Bucketed here, a few hosts at a time: only the buckets are kept, not every step.
         kept = _configured_streams(run, streams) if relative else streams
-        merged = merge_streams(kept, "host")
+        merged = merge_streams(kept, "host", load.STEP_VALUES)
         buckets = Merged(steps=load.bucketed(merged.steps, opts.bucket), groups=merged.groups)
         return streams.height, kept.height, buckets
 

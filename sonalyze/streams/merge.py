@@ -27,11 +27,15 @@ gives the same figures to the last bit.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import polars as pl
 
 from sonalyze.ingest.schemas import GPUSET_UNKNOWN
-from sonalyze.streams.floatsum import running_sums
+from sonalyze.streams.floatsum import group_starts, sequential_sums
+
+if TYPE_CHECKING:
+    import numpy as np
 
 WINDOW = 10
 LINGER = 60
@@ -42,8 +46,10 @@ SUMMED = (
     "cpu_kib", "rssanon_kib", "gpu_kib", "cputime_sec", "threads", "rolledup",
     "data_read_kib", "data_written_kib", "data_cancelled_kib",
 )  # fmt: skip
-_VALUES = (*SUMMED, "gpus", "gpufail", "in_container", "records")
+VALUES = (*SUMMED, "gpus", "gpufail", "in_container", "records")
 _KEYS = ["k_host", "k_job", "k_stream"]
+
+_FLAGS = ("gpus", "gpufail", "in_container", "records")
 
 MODES = ("auto", "job", "host-job", "host")
 
@@ -75,20 +81,43 @@ def gpus_union(column: pl.Expr) -> pl.Expr:
 FLOAT32_SUMMED = ("cpu_pct", "cpu_util_pct", "cpu_sampled_util_pct", "gpu_pct", "gpumem_pct")
 
 
-def _sums() -> list[pl.Expr]:
-    return [
-        *(pl.col(c).fill_null(0).sum().alias(c) for c in SUMMED if c not in FLOAT32_SUMMED),
-        gpus_union(pl.col("gpus")).alias("gpus"),
-        pl.col("gpufail").fill_null(0).max().alias("gpufail"),
-        pl.col("in_container").fill_null(False).any().alias("in_container"),
-        pl.col("records").sum().alias("records"),
-    ]
-
-
 def aggregate(frame: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
-    """Per group of `keys`: the sums, GPU union, failure flag and record count."""
-    exact = frame.group_by(keys).agg(_sums())
-    return exact.join(running_sums(frame, keys, list(FLOAT32_SUMMED)), on=keys)
+    """Per group of `keys`, in key order: the sums, GPU union, failure flag and record count.
+
+    One stable sort puts each group's rows together in row order; each column
+    is then reduced per group in numpy (`reduceat`), the float32 percentages
+    one value after the other.
+    """
+    import numpy as np  # here, not at import: every command's start-up would pay for it
+
+    ordered = frame.sort(keys, maintain_order=True)
+    present = set(frame.columns)
+    columns = [c for c in SUMMED if c not in FLOAT32_SUMMED and c in present]
+    floats = [c for c in FLOAT32_SUMMED if c in present]
+    if ordered.height == 0:
+        return ordered.select(*keys, *columns, *(c for c in _FLAGS if c in present), *floats)
+    starts = group_starts(ordered, keys)
+
+    def reduced(column: str, ufunc: np.ufunc, fill: object) -> np.ndarray:
+        return ufunc.reduceat(ordered[column].fill_null(fill).to_numpy(), starts)
+
+    def series(column: str, values: np.ndarray) -> pl.Series:
+        return pl.Series(column, values, dtype=ordered.schema[column])
+
+    def gpu_union() -> np.ndarray:
+        union = reduced("gpus", np.bitwise_or, 0)
+        unknown = np.asarray(GPUSET_UNKNOWN, dtype=union.dtype)
+        return np.where((union & unknown) != 0, unknown, union)
+
+    flags = {"gpus": gpu_union, "gpufail": lambda: reduced("gpufail", np.maximum, 0),
+             "in_container": lambda: reduced("in_container", np.logical_or, False),
+             "records": lambda: reduced("records", np.add, 0)}  # fmt: skip
+    return ordered.select(keys).gather(starts).with_columns(
+        *(series(c, reduced(c, np.add, 0)) for c in columns),
+        *(series(c, flags[c]()) for c in _FLAGS if c in present),
+        *(pl.Series(c, sequential_sums(ordered[c].fill_null(0).to_numpy(), starts))
+          for c in floats),
+    )  # fmt: skip
 
 
 def _group_keys(mode: str) -> list[pl.Expr]:
@@ -141,10 +170,15 @@ class StreamMerger:
     next run's records are added to them.
     """
 
-    def __init__(self, mode: str) -> None:
+    def __init__(self, mode: str, values: tuple[str, ...] = VALUES) -> None:
         if mode not in MODES:
             raise ValueError(f"unknown merge mode {mode}")
+        unknown = set(values) - set(VALUES)
+        if unknown:
+            raise ValueError(f"cannot merge {sorted(unknown)}")
         self.mode = mode
+        # The step values to compute (a view that prints few saves adding the others up).
+        self.values = tuple(c for c in VALUES if c in values or c in ("records", "rolledup"))
         self._streams: list[pl.DataFrame] = []
         self._stream_count = 0
         self._closed: list[pl.DataFrame] = []  # per-time sums of groups on one host
@@ -164,7 +198,7 @@ class StreamMerger:
         # records to their group without a join, keeping the (stream, t) order.
         of_stream = pl.col("stream").cast(pl.Int64) - 1
         records = streams.select(
-            "stream", "t", *(c for c in _VALUES if c != "records"),
+            "stream", "t", *(c for c in self.values if c != "records"),
             pl.lit(per_stream["_g"]).gather(of_stream).alias("_g"),
             pl.lit(per_stream["dense"]).gather(of_stream).alias("_dense"),
             pl.lit(1, pl.UInt32).alias("records"),
@@ -174,9 +208,9 @@ class StreamMerger:
             return frame.join(local, on="_g").drop("_g")
 
         is_last = (pl.col("stream") != pl.col("stream").shift(-1)).fill_null(True)
-        self._lasts.append(keyed(records.filter(is_last).select("_g", "stream", "t", *_VALUES)))
+        self._lasts.append(keyed(records.filter(is_last).select("_g", "stream", "t", *self.values)))
         self._dense.append(keyed(records.filter(pl.col("_dense")).drop("_dense")))
-        self._sum_by_time(records.filter(~pl.col("_dense")).select("_g", "t", *_VALUES), local)
+        self._sum_by_time(records.filter(~pl.col("_dense")).select("_g", "t", *self.values), local)
         return self
 
     def _sum_by_time(self, sparse: pl.DataFrame, local: pl.DataFrame) -> None:
@@ -209,21 +243,26 @@ class StreamMerger:
         per_stream = with_group([per_stream])
         groups = _describe_groups(per_stream, self.mode)
         by_time = [*self._closed, *([self._open] if self._open is not None else [])]
-        contributions = _contributions(with_group(by_time), with_group(self._dense))
+        contributions = _contributions(with_group(by_time), with_group(self._dense), self.values)
         step_times = contributions.select("grp", "step").unique().sort("grp", "step")
         lasts = with_group(self._lasts).sort("grp", "stream")
         # In stream order within each (grp, step), as `lasts` is sorted.
         linger = _lingering(lasts, step_times)
-        value_cols = ["grp", "step", *_VALUES]
-        # Sums add a step's rows in row order: its times in order, then what lingers.
-        all_parts = pl.concat([contributions.select(value_cols), linger.select(value_cols)],
-                              how="vertical_relaxed")  # fmt: skip
+        value_cols = ["grp", "step", *self.values]
+        dense = sum(d.height for d in self._dense)
+        if not dense and not linger.height and step_times.height == contributions.height:
+            # Every step took one time's sums (sparse streams, minutes apart): they are
+            # the step's sums already, in (grp, step) order.
+            steps = contributions.select(value_cols)
+        else:
+            # Sums add a step's rows in row order: its times in order, then what lingers.
+            all_parts = pl.concat([contributions.select(value_cols), linger.select(value_cols)],
+                                  how="vertical_relaxed")  # fmt: skip
+            steps = aggregate(all_parts, ["grp", "step"])
         # COMPAT(merge-rolledup): a step stands for the processes it took and those they
         # rolled up.
-        steps = (
-            aggregate(all_parts, ["grp", "step"]).rename({"step": "t"}).sort("grp", "t")
-            .with_columns((pl.col("rolledup") + pl.col("records") - 1).alias("rolledup"))
-        )  # fmt: skip
+        steps = steps.rename({"step": "t"}).with_columns(
+            (pl.col("rolledup") + pl.col("records") - 1).alias("rolledup"))
         return Merged(steps=steps, groups=groups)
 
 
@@ -321,7 +360,8 @@ def _lingering(lasts: pl.DataFrame, steps: pl.DataFrame) -> pl.DataFrame:
     ).drop("at")
 
 
-def _contributions(by_time: pl.DataFrame, dense: pl.DataFrame) -> pl.DataFrame:
+def _contributions(by_time: pl.DataFrame, dense: pl.DataFrame, values: tuple[str, ...]
+                   ) -> pl.DataFrame:  # fmt: skip
     """The per-time sums and dense records, each with the start of the step that takes it,
     in (grp, step, t, stream) order (a time's sums before its dense records)."""
     dense_groups = dense["grp"].unique()
@@ -342,7 +382,7 @@ def _contributions(by_time: pl.DataFrame, dense: pl.DataFrame) -> pl.DataFrame:
     steps = pl.concat(stepped)
     # A group's steps rise with its times: rows in (grp, t) order are in step order.
     sparse = by_time.sort("grp", "t").join(steps, on=["grp", "t"], maintain_order="left")
-    columns = ["grp", "step", "t", "stream", *_VALUES]
+    columns = ["grp", "step", "t", "stream", *values]
     sparse = sparse.with_columns(pl.lit(0, pl.UInt64).alias("stream")).select(columns)
     if not dense_parts:
         return sparse
@@ -350,9 +390,10 @@ def _contributions(by_time: pl.DataFrame, dense: pl.DataFrame) -> pl.DataFrame:
                      how="vertical_relaxed").sort("grp", "step", "t", "stream")  # fmt: skip
 
 
-def merge_streams(streams: pl.DataFrame, mode: str) -> Merged:
-    """Merge clean streams (from `build_streams`, in its order) into one series per group."""
-    return StreamMerger(mode).add(streams).result()
+def merge_streams(streams: pl.DataFrame, mode: str, values: tuple[str, ...] = VALUES) -> Merged:
+    """Merge clean streams (from `build_streams`, in its order) into one series per group,
+    with the step `values` asked for (and `records`, `rolledup`)."""
+    return StreamMerger(mode, values).add(streams).result()
 
 
 def concat_merged(parts: list[Merged]) -> Merged:

@@ -70,6 +70,9 @@ INFO = VerbInfo(
     FIELDS,
 )
 
+# The merged step values `bucketed` reads.
+STEP_VALUES = ("cpu_util_pct", "gpu_pct", "cpu_kib", "rssanon_kib", "gpu_kib", "gpus")
+
 RELATIVE_COLUMNS = frozenset({"rcpu", "rmem", "rres", "rgpu", "rgpumem"})
 
 
