@@ -134,3 +134,22 @@ def test_reading_a_few_hosts_at_a_time_changes_no_figure(per_host_and_whole, tre
     assert runs == 4  # the tree's four hosts, one at a time
     assert re.search(r"\b[1-9]\d{3}\b", whole.out)  # some host ran over 10 cores
     assert per_host.out == whole.out
+
+
+def test_a_file_holding_another_hosts_records_is_read_with_it(per_host_and_whole, tmp_path) -> None:
+    # h1's file also holds h2's first record; two hosts are bucketed at once, in two
+    # threads, so the split must be noticed and everything read together.
+    day = tmp_path / "data" / "2024" / "03" / "04"
+    day.mkdir(parents=True)
+    h2 = [line("10:05:00", "h2.x", 2, "md", cpu=400, kib=GIB),
+          line("10:35:00", "h2.x", 2, "md", cputime=720, kib=GIB)]  # fmt: skip
+    (day / "h1.x.csv").write_text(line("10:05:00", "h1.x", 1, "sim", cpu=100) + "\n" + h2[0] + "\n")
+    (day / "h2.x.csv").write_text(h2[1] + "\n")
+    argv = ["load", "--data-dir", tmp_path / "data", "-f", "2024-03-04", "-t", "2024-03-04",
+            "--compact", "--fmt=csv,host,time,cpu,mem"]  # fmt: skip
+    whole, per_host, _ = per_host_and_whole(argv)
+    assert per_host.code == 0, per_host.err
+    # h2: 400% then 720 s over 1800 s = 40%, mean 220; split, its second record would
+    # open a stream of its own (400% again).
+    assert per_host.out.splitlines() == ["h1.x,10:00,100,0", "h2.x,10:00,220,1"]
+    assert per_host.out == whole.out

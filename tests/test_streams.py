@@ -237,3 +237,15 @@ def test_a_cluster_wide_job_adds_its_records_one_after_the_other_in_host_order()
         # 943.6 added one by one, c1's then c2's; a per-host subtotal, or c2 first, gives 943.60004.
         assert merged.steps["cpu_util_pct"].to_list() == [float(((f(12.7) + f(270.7)) + f(469.6)) + f(190.6))]
         assert merged.steps["cpu_util_pct"].to_list() != [float((f(12.7) + f(270.7)) + (f(469.6) + f(190.6)))]
+
+
+def test_streams_keep_the_columns_asked_for_with_the_same_rows() -> None:
+    rows = [{"t": t, "pid": pid, "cpu_pct": 10.0 * pid, "cputime_sec": t, "gpufail": t % 2,
+             "version": "0.12.0"} for pid in (1, 2) for t in (0, 300, 300, 600)]  # fmt: skip
+    full = build_streams(samples(rows)).collect()
+    few = build_streams(samples(rows), columns=("gpufail",)).collect()
+    computed = ["t", "stream_pid", "stream", "cpu_util_pct", "stream_job", "stream_epoch",
+                "stream_user"]  # fmt: skip
+    assert few.columns == ["host", "user", "cmd", "gpufail", *computed]
+    assert few.height == 6  # the repeated time of each process is dropped
+    assert few.equals(full.select(few.columns))

@@ -21,7 +21,13 @@ from sonalyze.errors import SonalyzeError, UsageError
 from sonalyze.ingest.cpuload import decode_load
 from sonalyze.ingest.schemas import SACCT
 from sonalyze.output.chart import METRICS, Series, svg, terminal
-from sonalyze.streams.merge import Merged, StreamMerger, concat_merged, merge_streams
+from sonalyze.streams.merge import (
+    Merged,
+    StreamMerger,
+    concat_merged,
+    merge_inputs,
+    merge_streams,
+)
 from sonalyze.tables.hostglob import compress_hostnames
 from sonalyze.tables.nodeconfig import config_nodes
 from sonalyze.tables.scans import scan_node_samples, scan_sacct, scan_sample, scan_sysinfo
@@ -104,7 +110,8 @@ def _merged_per_host(run: Invocation, selection: SampleSelection, mode: str, *,
     def restart() -> None:
         mergers.append(StreamMerger(mode, jobs.STEP_VALUES))
 
-    counts = run.per_host_streams(selection, fold, restart)
+    counts = run.per_host_streams(selection, fold, restart,
+                                  columns=merge_inputs(jobs.STEP_VALUES))  # fmt: skip
     _require_configured(sum(c[0] for c in counts), sum(c[1] for c in counts))
     return mergers[-1].result()
 
@@ -287,7 +294,8 @@ def load_cmd(
         buckets = Merged(steps=load.bucketed(merged.steps, opts.bucket), groups=merged.groups)
         return streams.height, kept.height, buckets
 
-    parts = run.per_host_streams(selection, bucketed_hosts)
+    parts = run.per_host_streams(selection, bucketed_hosts, independent=True,
+                                 columns=merge_inputs(load.STEP_VALUES))  # fmt: skip
     _require_configured(sum(p[0] for p in parts), sum(p[1] for p in parts))
     merged = concat_merged([p[2] for p in parts])
     series = merged.steps
@@ -378,7 +386,8 @@ def uptime_cmd(
     run = Invocation(options)
     selection = run.selection(all_users_by_default=True, exclude_system_commands=False,
                               exclude_heartbeat=False)  # fmt: skip
-    streams = pl.concat(run.per_host_streams(selection, lambda s: s.select("host", "t", "gpufail")))
+    streams = pl.concat(run.per_host_streams(selection, lambda s: s.select("host", "t", "gpufail"),
+                                             independent=True, columns=("gpufail",)))  # fmt: skip
     start, end = run.span(run.bounds())
     silent = [] if only_up else sorted(set(_known_hosts(run)) - set(streams["host"].unique()))
     rows = uptime.periods(streams, silent, start, end, opts)

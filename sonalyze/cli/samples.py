@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import inspect
 import os
-from collections.abc import Callable
+import threading
+from collections import deque
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from itertools import islice
 from typing import TypeVar
 
 import polars as pl
@@ -252,6 +255,7 @@ class Invocation:
         self._bounds: pl.DataFrame | None = None
         self._readings: tuple[pl.DataFrame, pl.DataFrame | None] | None = None
         self._span = (0, 0)  # the lookup times `_readings` serve (see node_readings)
+        self._readings_lock = threading.Lock()
 
     def selection(self, *, all_users_by_default: bool, exclude_system_commands: bool,
                   exclude_heartbeat: bool) -> SampleSelection:  # fmt: skip
@@ -276,11 +280,14 @@ class Invocation:
         over a wider span, only if a later lookup needs readings the first did not)."""
         times = hosts_times["t"].drop_nulls()
         needed = (int(times.min()), int(times.max())) if times.len() else (0, 0)  # type: ignore[arg-type]
-        if self._readings is None or not (self._span[0] <= needed[0] and needed[1] <= self._span[1]):
-            if self._readings is not None:
-                needed = (min(needed[0], self._span[0]), max(needed[1], self._span[1]))
-            self._readings, self._span = node_readings(self.store, self.window, needed), needed
-        return configs_at(hosts_times, *self._readings)
+        # THREADS: `per_host_streams` may look up capacities for two runs at once.
+        with self._readings_lock:
+            if self._readings is None or not (self._span[0] <= needed[0] <= needed[1] <= self._span[1]):
+                if self._readings is not None:
+                    needed = (min(needed[0], self._span[0]), max(needed[1], self._span[1]))
+                self._readings, self._span = node_readings(self.store, self.window, needed), needed
+            readings = self._readings
+        return configs_at(hosts_times, *readings)
 
     def _where(self, selection: SampleSelection) -> pl.Expr:
         where = selection.predicate()
@@ -288,62 +295,74 @@ class Invocation:
             where &= pl.col("time").is_between(self.window.start, self.window.end)
         return where
 
-    def streams(self, selection: SampleSelection) -> pl.DataFrame:
-        """The clean process streams of the selected records."""
-        from sonalyze.streams.build import build_streams
+    def streams(self, selection: SampleSelection, columns: Sequence[str] | None = None
+                ) -> pl.DataFrame:  # fmt: skip
+        """The clean process streams of the selected records, with the sample `columns`
+        (by default those every stream view may use)."""
+        from sonalyze.streams.build import STREAM_COLUMNS, build_streams
 
-        return build_streams(self._read().lazy(), where=self._where(selection)).collect()
+        return build_streams(self._read().lazy(), columns=columns or STREAM_COLUMNS,
+                             where=self._where(selection)).collect()  # fmt: skip
 
     def per_host_streams(self, selection: SampleSelection, each: Callable[[pl.DataFrame], T],
-                         restart: Callable[[], None] | None = None) -> list[T]:  # fmt: skip
+                         restart: Callable[[], None] | None = None, *,
+                         independent: bool = False, columns: Sequence[str] | None = None,
+                         ) -> list[T]:  # fmt: skip
         """`each` applied to the clean streams of a few hosts at a time, in host order.
 
         For results built a run of whole hosts at a time (per-host series,
         per-host down times, merges that keep only sums): memory then grows
-        with the largest runs of hosts read (`CHUNK_BYTES` of files, two runs
-        at a time), not with the window.  While `each` works on one run, the
-        next is read and its streams built in a second thread.  Also records
-        the hosts' bounds, as `bounds()` would find them.  When a host's
-        records turn out to lie in two runs, everything is read at once
-        instead, after `restart` (which undoes what `each` did).
+        with the largest runs of hosts read (`CHUNK_BYTES` of files, a few
+        runs at a time), not with the window.  While `each` works on one
+        run, the next is read and its streams built in a second thread; an
+        `independent` `each` (one that keeps nothing from run to run) runs
+        there too, on two runs at once.  Also records the hosts' bounds, as
+        `bounds()` would find them.  When a host's records turn out to lie
+        in two runs, everything is read at once instead, after `restart`
+        (which undoes what `each` did).  The streams hold the sample
+        `columns` (see `streams`).
         """
-        from sonalyze.streams.build import build_streams, host_bounds
+        from sonalyze.streams.build import STREAM_COLUMNS, build_streams, host_bounds
 
         if isinstance(self.store.source, FileListSource) or self._raw is not None:
-            return [each(self.streams(selection))]
+            return [each(self.streams(selection, columns))]
         where = self._where(selection)
 
-        def prepare(files: list) -> tuple[pl.DataFrame, pl.DataFrame]:
+        def prepare(files: list) -> tuple[pl.DataFrame, pl.DataFrame | T]:
             raw = scan_sample_run(self.store, files, self.hosts).collect()
-            return host_bounds(raw.lazy()).collect(), build_streams(raw.lazy(), where=where).collect()
+            streams = build_streams(raw.lazy(), columns=columns or STREAM_COLUMNS,
+                                    where=where).collect()  # fmt: skip
+            return host_bounds(raw.lazy()).collect(), each(streams) if independent else streams
 
-        runs = sample_runs(self.store, self.window, self.hosts, CHUNK_BYTES)
-        results, bounds = [], []
+        runs = iter(sample_runs(self.store, self.window, self.hosts, CHUNK_BYTES))
+        results: list[T] = []
+        bounds: list[pl.DataFrame] = []
         seen: set[str] = set()
-        # THREADS: the worker only reads (the store lets one read run at a time) and
-        # builds new frames; `each` runs in this thread, one run after the other.
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            upcoming = pool.submit(prepare, runs[0])
-            for following in [*runs[1:], None]:
-                found, streams = upcoming.result()
-                if following is not None:
-                    upcoming = pool.submit(prepare, following)
+        workers = 2 if independent else 1
+        # THREADS: workers read (the store lets one read run at a time), build new
+        # frames and, if `independent`, apply `each`; results are taken in run order.
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            upcoming = deque(pool.submit(prepare, files) for files in islice(runs, workers))
+            while upcoming:
+                found, item = upcoming.popleft().result()
+                upcoming.extend(pool.submit(prepare, files) for files in islice(runs, 1))
                 hosts = set(found["host"].drop_nulls())
                 if hosts & seen:
                     # Files named after one host hold another's records: a run would
                     # split that host's streams, so everything is read at once instead.
-                    upcoming.cancel()
+                    for future in upcoming:
+                        future.cancel()
                     break
                 seen |= hosts
                 bounds.append(found)
-                results.append(each(streams))
-                del streams
+                results.append(item if independent else each(item))  # type: ignore[arg-type]
+                del item
             else:
                 self._bounds = pl.concat(bounds)
                 return results
         if restart is not None:
             restart()
-        return [each(self.streams(selection))]
+        return [each(self.streams(selection, columns))]
 
     def bounds(self) -> pl.DataFrame:
         """Each host's earliest and latest sample time in the files read."""

@@ -13,6 +13,8 @@ had no CPU time counter, so their records keep `cpu%` throughout.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import polars as pl
 
 JOB_ID_TAG = 10_000_000
@@ -54,8 +56,8 @@ def epoch_seconds(column: str = "time") -> pl.Expr:
     return pl.col(column).dt.epoch("s")
 
 
-# The columns the views derived from streams use; `build_streams` keeps only these
-# unless asked for all (the raw-sample views print any column).
+# The columns the views derived from streams use; `build_streams` keeps these unless
+# asked for fewer (a view that reads few) or all (the raw-sample views print any column).
 STREAM_COLUMNS = (
     "time", "version", "host", "user", "pid", "job", "epoch", "cmd", "rolledup", "cpu_pct",
     "cputime_sec", "cpu_kib", "rssanon_kib", "gpus", "gpu_pct", "gpumem_pct", "gpu_kib",
@@ -64,22 +66,31 @@ STREAM_COLUMNS = (
 )  # fmt: skip
 
 
+# What the cleaning reads, whatever the caller keeps.
+_CLEANING_INPUTS = ("time", "version", "host", "user", "pid", "job", "epoch", "cmd", "rolledup",
+                    "cpu_pct", "cputime_sec")  # fmt: skip
+
+
 def build_streams(samples: pl.LazyFrame, *, all_columns: bool = False,
+                  columns: Sequence[str] = STREAM_COLUMNS,
                   where: pl.Expr | None = None) -> pl.LazyFrame:  # fmt: skip
     """Clean process streams: sorted by (stream, t), one row per sample.
 
-    `where` selects the records to use; giving it here rather than filtering
-    `samples` first saves a copy of every selected record.
+    Keeps the sample `columns` (and host, user, cmd), or every column with
+    `all_columns`.  `where` selects the records to use; giving it here rather
+    than filtering `samples` first saves a copy of every selected record.
 
     Adds `t` (epoch seconds), `stream` (dense id, in key order), the
     stream's `stream_job`, `stream_user` and `stream_epoch` (from its first
     record, as the reference keys a stream's job by its first record) and
     `cpu_util_pct`.
     """
-    columns = list(samples.collect_schema().names())
-    if not all_columns:
-        columns = list(STREAM_COLUMNS)
-    needed = list(dict.fromkeys([*columns, *(where.meta.root_names() if where is not None else [])]))
+    if all_columns:
+        kept_columns = list(samples.collect_schema().names())
+    else:
+        kept_columns = list(dict.fromkeys(["host", "user", "cmd", *columns]))
+    filtered_on = where.meta.root_names() if where is not None else []
+    needed = list(dict.fromkeys([*kept_columns, *_CLEANING_INPUTS, *filtered_on]))
     data = samples.select(needed).with_columns(epoch_seconds().alias("t"), _stream_pid()).collect()
     selected = data.lazy().with_row_index("_row")
     if where is not None:
@@ -126,7 +137,7 @@ def build_streams(samples: pl.LazyFrame, *, all_columns: bool = False,
     rows = kept["_row"]
     first_row = (pl.col("stream") != pl.col("stream").shift(1)).fill_null(True)
     return (
-        data.select(pl.col(*columns, "t", "stream_pid").gather(rows))
+        data.select(pl.col(*kept_columns, "t", "stream_pid").gather(rows))
         .with_columns(kept.drop("_row"))
         .with_columns(pl.when(first_row).then(pl.col("user").fill_null("")).forward_fill()
                       .alias("stream_user"))

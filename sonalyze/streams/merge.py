@@ -390,6 +390,14 @@ def _contributions(by_time: pl.DataFrame, dense: pl.DataFrame, values: tuple[str
                      how="vertical_relaxed").sort("grp", "step", "t", "stream")  # fmt: skip
 
 
+def merge_inputs(values: tuple[str, ...]) -> tuple[str, ...]:
+    """The sample columns a merge computing step `values` reads from the streams
+    (for `build_streams(columns=...)`)."""
+    computed = ("records", "cpu_util_pct")
+    return ("host", "cmd", "user", "cputime_sec", "data_read_kib", "data_written_kib", "rolledup",
+            *(v for v in values if v not in computed))  # fmt: skip
+
+
 def merge_streams(streams: pl.DataFrame, mode: str, values: tuple[str, ...] = VALUES) -> Merged:
     """Merge clean streams (from `build_streams`, in its order) into one series per group,
     with the step `values` asked for (and `records`, `rolledup`)."""
