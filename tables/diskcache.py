@@ -129,7 +129,7 @@ class DiskCache:
         self._unchecked_bytes = budget + 1
 
     def _entry_path(self, path: Path) -> Path:
-        name = hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:40]
+        name = hashlib.sha256(str(_real_path(path)).encode()).hexdigest()[:40]
         return self.root / name[:2] / f"{name}.arrow"
 
     def load(self, path: Path, parser: str) -> Entry | None:
@@ -225,6 +225,19 @@ class DiskCache:
         for f in files:
             _remove(f)
         return len(files)
+
+
+def _real_path(path: Path) -> Path:
+    """`path.resolve()`, resolving each directory once: a month of a cluster's files
+    lies in a few hundred directories, and resolving walks every component."""
+    if path.is_symlink():
+        return path.resolve()
+    return _real_directory(path.parent.absolute()) / path.name
+
+
+@functools.lru_cache(maxsize=4096)
+def _real_directory(directory: Path) -> Path:
+    return directory.resolve()
 
 
 def _remove(path: Path) -> None:

@@ -217,3 +217,16 @@ def test_node_frames_of_new_samples_come_back_from_disk_on_request(tree, disk: D
         "used_memory_kib"].to_list()
     assert cached.extra["node"].height == 96  # a day of 15-minute node samples
     assert cached.frame.equals(fresh.frame)
+
+
+def test_one_entry_serves_a_file_by_any_path(tmp_path: Path, disk: DiskCache) -> None:
+    real = tmp_path / "real"
+    real.mkdir()
+    f = real / "h.csv"
+    f.write_text(lines(1, 2))
+    (tmp_path / "via-dir").symlink_to(real)
+    (tmp_path / "link.csv").symlink_to(f)
+    assert pids(f, disk) == [1, 2]
+    assert pids(tmp_path / "via-dir" / "h.csv", disk) == [1, 2]
+    assert pids(tmp_path / "link.csv", disk) == [1, 2]
+    assert disk.hits == 2 and len(list((tmp_path / "cache").rglob("*.arrow"))) == 1
