@@ -36,7 +36,10 @@ from sonalyze.verbs.filters import RecordFilter
 
 T = TypeVar("T")
 # Sample files read at a time by per-host views: bounds their memory (see per_host_streams).
-CHUNK_BYTES = 32 << 20
+# 64 MiB (two hosts of a month of 5-minute JSON samples) rather than 32: each run costs
+# ~150 small Polars calls whose Python glue holds the GIL, and fewer, larger runs let
+# the two threads overlap more (`load` over 200 hosts x 30 days: 25.1 -> 22.4 s).
+CHUNK_BYTES = 64 << 20
 
 SYSTEM_USERS = ("root", "zabbix")
 SYSTEM_COMMANDS = ("bash", "zsh", "sshd", "tmux", "systemd")
