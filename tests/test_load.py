@@ -153,3 +153,22 @@ def test_a_file_holding_another_hosts_records_is_read_with_it(per_host_and_whole
     # open a stream of its own (400% again).
     assert per_host.out.splitlines() == ["h1.x,10:00,100,0", "h2.x,10:00,220,1"]
     assert per_host.out == whole.out
+
+
+def test_skipped_records_are_listed_by_file_and_line(cli, tmp_path, monkeypatch) -> None:
+    import sonalyze.cli.samples as samples
+
+    day = tmp_path / "data" / "2024" / "03" / "04"
+    day.mkdir(parents=True)
+    for host in ("h1.x", "h2.x", "h3.x"):
+        rows = [line("10:05:00", host, 1, "sim", cpu=100), "v=0.12.0,time=garbage", "\xff\xfe"]
+        (day / f"{host}.csv").write_text("\n".join(rows) + "\n", encoding="latin-1")
+    monkeypatch.setattr(samples, "CHUNK_BYTES", 1)  # one host at a time, two in flight
+    r = cli(["load", "--data-dir", tmp_path / "data", "-f", "2024-03-04", "-t", "2024-03-04",
+             "--compact", "-v", "--fmt=csv,host,cpu"])  # fmt: skip
+    assert r.code == 0, r.err
+    assert r.out.splitlines() == ["h1.x,100", "h2.x,100", "h3.x,100"]
+    listed = [ln.split(": ")[1] for ln in r.err.splitlines() if ln.startswith("sonalyze: skipped /")]
+    assert [p.rsplit("/", 1)[1] for p in listed] == [
+        f"{h}.csv:{n}" for h in ("h1.x", "h2.x", "h3.x") for n in (2, 3)]
+    assert "skipped 6 bad record(s) in 3 file(s)" in r.err

@@ -152,7 +152,8 @@ def report_problems(store: Store, verbose: bool) -> None:
     if not diag.skipped:
         return
     if verbose:
-        for path, p in diag.problems:
+        # By file and line: runs of hosts read in two threads may record them out of order.
+        for path, p in sorted(diag.problems, key=lambda found: (str(found[0]), found[1].line)):
             sys.stderr.write(f"sonalyze: skipped {path}:{p.line}: {p.reason}\n")
     files = len({path for path, _ in diag.problems})
     sys.stderr.write(
