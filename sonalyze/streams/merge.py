@@ -56,7 +56,8 @@ MODES = ("auto", "job", "host-job", "host")
 
 @dataclass(frozen=True)
 class Merged:
-    """Synthesised series: `steps` (grp, t, sums, gpus, gpufail, records) and `groups`.
+    """Synthesised series: `steps` (grp, t, the step values merged -- sums, gpus,
+    gpufail, in_container, or those asked for -- with records and rolledup) and `groups`.
 
     `groups` has one row per group: grp, job, user, cmd, hosts (sorted
     list), streams (count), t_first, t_last (epoch seconds), and totals
@@ -249,8 +250,8 @@ class StreamMerger:
         # In stream order within each (grp, step), as `lasts` is sorted.
         linger = _lingering(lasts, step_times)
         value_cols = ["grp", "step", *self.values]
-        dense = sum(d.height for d in self._dense)
-        if not dense and not linger.height and step_times.height == contributions.height:
+        dense_records = sum(d.height for d in self._dense)
+        if not dense_records and not linger.height and step_times.height == contributions.height:
             # Every step took one time's sums (sparse streams, minutes apart): they are
             # the step's sums already, in (grp, step) order.
             steps = contributions.select(value_cols)
