@@ -46,7 +46,7 @@ from sonalyze.ingest import Parsed, Problem
 from sonalyze.tables.cache import parse_cache_size
 from sonalyze.tables.deferred import DeferredFrames
 
-FORMAT = 3  # 1 held Arrow IPC files, 2 Arrow IPC streams, 3 also their decoded sizes
+FORMAT = 3  # 1 held Arrow IPC files, 2 Arrow IPC streams, 3 also decoded sizes and CRC-32s
 MAGIC = b"SONALYZE-CACHE\n"
 DEFAULT_BUDGET = 4 << 30
 _CHECK_BYTES = 4096
