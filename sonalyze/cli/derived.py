@@ -100,7 +100,10 @@ def _merged_per_host(run: Invocation, selection: SampleSelection, mode: str, *,
     With `drop_unconfigured`, streams whose host has no known configuration at
     their start are left out.
     """
-    mergers = [StreamMerger(mode, jobs.STEP_VALUES)]
+    def new_merger() -> StreamMerger:
+        return StreamMerger(mode, jobs.STEP_VALUES)
+
+    mergers = [new_merger()]
 
     def fold(streams: pl.DataFrame) -> tuple[int, int]:
         kept = _configured_streams(run, streams) if drop_unconfigured else streams
@@ -108,7 +111,7 @@ def _merged_per_host(run: Invocation, selection: SampleSelection, mode: str, *,
         return streams.height, kept.height
 
     def restart() -> None:
-        mergers.append(StreamMerger(mode, jobs.STEP_VALUES))
+        mergers.append(new_merger())
 
     counts = run.per_host_streams(selection, fold, restart,
                                   columns=merge_inputs(jobs.STEP_VALUES))  # fmt: skip

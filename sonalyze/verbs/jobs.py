@@ -293,12 +293,11 @@ def _gib(kib: pl.Expr) -> pl.Expr:
     return kib.cast(pl.Float64) / _KIB_PER_GIB
 
 
-# The merged step values `aggregate` reads.
-STEP_VALUES = ("cpu_util_pct", "cpu_kib", "rssanon_kib", "gpu_pct", "gpu_kib", "threads", "gpus",
-               "gpufail")  # fmt: skip
 _AVERAGED = {"cpu": pl.col("cpu_util_pct").cast(pl.Float64), "mem": _gib(pl.col("cpu_kib")),
              "res": _gib(pl.col("rssanon_kib")), "gpu": pl.col("gpu_pct").cast(pl.Float64),
              "gpumem": _gib(pl.col("gpu_kib")), "thread": pl.col("threads").cast(pl.Float64)}  # fmt: skip
+# The merged step values `aggregate` reads.
+STEP_VALUES = (*(v.meta.root_names()[0] for v in _AVERAGED.values()), "gpus", "gpufail")
 
 
 def aggregate(merged: Merged) -> pl.DataFrame:

@@ -103,7 +103,7 @@ def bucketed(steps: pl.DataFrame, bucket: str) -> pl.DataFrame:
     CPU and GPU percentages are means in 32-bit floats (summed in time
     order), memory in whole KiB (floored), as the reference computes them.
     """
-    columns = ["grp", "t", "cpu_util_pct", "gpu_pct", "cpu_kib", "rssanon_kib", "gpu_kib", "gpus"]
+    columns = ["grp", "t", *STEP_VALUES]
     if bucket == "none":
         return steps.select(columns)
     n = pl.len()
