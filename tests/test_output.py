@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from datetime import UTC, datetime
 
@@ -9,9 +10,10 @@ import polars as pl
 import pytest
 
 from sonalyze.errors import UsageError
+from sonalyze.output import render as render_module
 from sonalyze.output.fields import Field, FieldTable
 from sonalyze.output.fmtspec import parse_fmt
-from sonalyze.output.render import render
+from sonalyze.output.render import render, write
 from sonalyze.output.values import _go_float_g
 
 TABLE = FieldTable(
@@ -146,3 +148,28 @@ def test_a_field_asked_for_twice_is_printed_twice_in_every_format() -> None:
     assert out("fixed,count,count").splitlines()[1] == "1      1"
     assert out("json,count,count").startswith('[{"count":"1","count":"1"}')
     assert out("awk,count,count").splitlines()[0] == "1 1"
+
+
+@pytest.mark.parametrize("fmt", ["csv,header,all,tag:t", "csvnamed,all", "json,all,Tags",
+                                 "awk,all,Took", "fixed,all,Took", "csv,nodefaults,all,Mem"])  # fmt: skip
+def test_written_a_slice_at_a_time_is_the_rendered_text(fmt: str, monkeypatch) -> None:
+    # Slices of two rows: the first has a leading space (the careful csv path), the
+    # second none (Polars' writer), the third an empty name; json joins them with commas.
+    rows = pl.concat([FRAME.with_columns(pl.lit(" lead").alias("name")).head(1), FRAME, FRAME])
+    specs, opts = parse_fmt(fmt, TABLE)
+    whole = render(rows, specs, opts)
+    monkeypatch.setattr(render_module, "ROWS_PER_SLICE", 2)
+    out = io.BytesIO()
+    write(rows, specs, opts, out)
+    assert out.getvalue().decode() == whole
+    assert render(rows, specs, opts) == whole
+    if fmt.startswith("json"):
+        assert len(json.loads(whole)) == 7
+
+
+def test_only_text_from_the_data_is_checked_for_leading_space() -> None:
+    # Numbers, times and flags never start with white space; names from the data may.
+    spaced = FRAME.with_columns(pl.Series("name", ["\tx", "y", "z"]))
+    specs, opts = parse_fmt("csv,name,count,Busy,when", TABLE)
+    assert render(spaced, specs, opts).splitlines()[:2] == ['"\tx",1,yes,2025-03-03 09:05',
+                                                          "y,0,no,2025-03-03 09:05"]  # fmt: skip

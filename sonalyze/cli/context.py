@@ -13,7 +13,7 @@ import polars as pl
 from sonalyze.errors import UsageError
 from sonalyze.output.fields import FieldTable
 from sonalyze.output.fmtspec import FieldSpec, FormatOptions, parse_fmt
-from sonalyze.output.render import format_help, render
+from sonalyze.output.render import format_help, render, write
 from sonalyze.query import compile_query
 from sonalyze.tables.cache import FileCache, parse_cache_size
 from sonalyze.tables.clusterconfig import read_cluster_config
@@ -138,8 +138,16 @@ class Printer:
         return render(frame, self.specs, self.opts)
 
     def print(self, frame: pl.DataFrame) -> None:
-        """Query, render and write the rows to stdout."""
-        sys.stdout.write(self.text(self.query(frame)))
+        """Query, render and write the rows to stdout (as bytes, a slice at a time,
+        where stdout has a byte stream under it)."""
+        rows = self.query(frame)
+        out = getattr(sys.stdout, "buffer", None)
+        if out is None:
+            sys.stdout.write(self.text(rows))
+            return
+        sys.stdout.flush()  # what was written as text comes first
+        write(rows, self.specs, self.opts, out)
+        out.flush()
 
     def help_text(self) -> str:
         """The --fmt=help text."""

@@ -39,8 +39,9 @@ def _go_float_g(text: str) -> str:
 def float_text(value: pl.Expr) -> pl.Expr:
     """Floats as Go's shortest `%g`: `12.5`, `100`, `1.5e+06`, `1e-05`."""
     text = value.cast(pl.String)
-    plain = text.str.replace(r"\.0$", "")
-    unusual = value.abs().ge(1e6) | (value.abs().lt(1e-4) & value.ne(0)) | text.str.contains("e")
+    plain = text.str.strip_suffix(".0")
+    unusual = (value.abs().ge(1e6) | (value.abs().lt(1e-4) & value.ne(0))
+               | text.str.contains("e", literal=True))  # fmt: skip
     return (
         pl.when(unusual)
         .then(text.map_elements(_go_float_g, return_dtype=pl.String))
@@ -89,6 +90,13 @@ def hosts_text(names: pl.Expr, *, brief: bool) -> pl.Expr:
 
 # A cell text the JSON renderer writes as a bare `null` (no other text holds a NUL).
 JSON_NULL = "\x00null"
+
+# Kinds whose text is the data's own strings, which may hold anything (a leading
+# space, say); every other kind prints digits, dates, names of its own or `?`.
+DATA_TEXT_KINDS = frozenset({"str", "str30", "strings", "hosts"})
+# Kinds that never print an empty text (a null, with nodefaults, is not a text).
+NEVER_EMPTY_KINDS = frozenset({"int", "uint", "f32", "f64", "bool", "gib", "gpuset", "ceil",
+                               "duration"})  # fmt: skip
 
 
 def format_expr(spec: FieldSpec, opts: FormatOptions) -> pl.Expr:
