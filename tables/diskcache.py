@@ -22,7 +22,7 @@ Rules that keep it honest:
   An entry that cannot be read for any reason, or whose frames fail their
   CRC, is ignored and rebuilt.
 - The total size stays under a budget: after writing, the least recently
-  used entries (by file mtime, refreshed on use) are deleted.
+  used entries (by file mtime, refreshed on use if older than ten minutes) are deleted.
 """
 
 from __future__ import annotations
@@ -51,6 +51,9 @@ MAGIC = b"SONALYZE-CACHE\n"
 DEFAULT_BUDGET = 4 << 30
 _CHECK_BYTES = 4096
 _STALE_TEMP_SECONDS = 3600
+# Eviction order is kept to within this: marking an entry used costs a metadata
+# write (a month of a cluster's entries: thousands), so a recent mark is left as it is.
+TOUCH_AFTER_SECONDS = 600
 
 
 @functools.cache
@@ -108,6 +111,10 @@ class Entry:
     head: str
     tail: str
     parsed: Parsed
+    # The columns of `parsed.frame` that were decoded, when not all: such an entry
+    # serves a read as it is, but is never extended or saved.
+    columns: tuple[str, ...] | None = None
+    used_ns: int = 0  # when the entry file was last marked used (its mtime), if read from one
 
 
 def checks(data: bytes) -> tuple[str, str]:
@@ -132,20 +139,30 @@ class DiskCache:
         name = hashlib.sha256(str(_real_path(path)).encode()).hexdigest()[:40]
         return self.root / name[:2] / f"{name}.arrow"
 
-    def load(self, path: Path, parser: str) -> Entry | None:
-        """The entry for `path`, or None if absent, of another parser or unreadable."""
+    def load(self, path: Path, parser: str, columns: tuple[str, ...] | None = None
+             ) -> Entry | None:  # fmt: skip
+        """The entry for `path`, or None if absent, of another parser or unreadable.
+
+        With `columns`, only those columns of its main frame are decoded (all of
+        them if it lacks one).
+        """
         where = self._entry_path(path)
         try:
-            raw = where.read_bytes()
-            return _decode(raw, parser)
+            with open(where, "rb") as f:
+                used_ns = os.fstat(f.fileno()).st_mtime_ns
+                raw = f.read()
+            return _decode(raw, parser, columns, used_ns)
         except FileNotFoundError:
             return None
         except Exception:  # noqa: BLE001 - any damage means "not cached"; it is rebuilt
             _remove(where)
             return None
 
-    def touch(self, path: Path) -> None:
-        """Mark an entry as used (eviction drops the least recently used)."""
+    def touch(self, path: Path, used_ns: int = 0) -> None:
+        """Mark an entry as used (eviction drops the least recently used), unless it
+        was marked (at `used_ns`) less than `TOUCH_AFTER_SECONDS` ago."""
+        if time.time_ns() - used_ns < TOUCH_AFTER_SECONDS * 1_000_000_000:
+            return
         try:
             os.utime(self._entry_path(path))
         except OSError:
@@ -253,8 +270,8 @@ def _ipc(frame: pl.DataFrame) -> bytes:
     return buf.getvalue()
 
 
-def _read_ipc(blob: bytes) -> pl.DataFrame:
-    return pl.read_ipc_stream(io.BytesIO(blob))
+def _read_ipc(blob: bytes, columns: tuple[str, ...] | None = None) -> pl.DataFrame:
+    return pl.read_ipc_stream(io.BytesIO(blob), columns=list(columns) if columns else None)
 
 
 def _encode(entry: Entry) -> bytes:
@@ -279,7 +296,8 @@ def _encode(entry: Entry) -> bytes:
     return MAGIC + struct.pack("<Q", len(head)) + head + b"".join(blobs.values())
 
 
-def _decode(raw: bytes, parser: str) -> Entry | None:
+def _decode(raw: bytes, parser: str, columns: tuple[str, ...] | None = None, used_ns: int = 0
+            ) -> Entry | None:  # fmt: skip
     if not raw.startswith(MAGIC):
         raise ValueError("not a cache entry")
     pos = len(MAGIC)
@@ -297,7 +315,11 @@ def _decode(raw: bytes, parser: str) -> Entry | None:
             raise ValueError("damaged cache entry")
         blobs[name] = (blob, int(decoded_size))
         pos += size
-    main = _read_ipc(blobs.pop("")[0])
+    main_blob = blobs.pop("")[0]
+    try:
+        main = _read_ipc(main_blob, columns)
+    except pl.exceptions.ColumnNotFoundError:
+        main, columns = _read_ipc(main_blob), None
     # The node and GPU frames are decoded only if a query asks for them.
     extra = DeferredFrames({name: (functools.partial(_read_ipc, blob), size)
                             for name, (blob, size) in blobs.items()})  # fmt: skip
@@ -312,6 +334,8 @@ def _decode(raw: bytes, parser: str) -> Entry | None:
         str(header["head"]),
         str(header["tail"]),
         Parsed(main, problems, extra),
+        columns,
+        used_ns,
     )
 
 

@@ -81,28 +81,39 @@ def _plan(selected: SelectedFile, fp: Fingerprint, entry: Entry | None,
     unchanged = entry is not None and (entry.size, entry.mtime_ns, entry.inode) == (
         fp.size, fp.mtime_ns, fp.inode)  # fmt: skip
     if unchanged and entry.offset == fp.size:  # type: ignore[union-attr]
-        disk.touch(selected.path)  # type: ignore[union-attr]
+        disk.touch(selected.path, entry.used_ns)  # type: ignore[union-attr]
         disk.hits += 1  # type: ignore[union-attr]
         return entry.parsed, None  # type: ignore[union-attr]
     if entry is not None and (unchanged or _appended(entry, fp)):
+        if entry.columns is not None:  # it will be extended and saved: it needs every column
+            entry = disk.load(selected.path, selected.kind.parser_name)  # type: ignore[union-attr]
+            if entry is None:
+                return None, _Work(index, selected, fp, None, selected.path.read_bytes())
         # Unchanged with a torn last line, or appended to: parse only what follows.
         return None, _Work(index, selected, fp, entry, _read_range(fp.path, entry.offset))
     return None, _Work(index, selected, fp, None, selected.path.read_bytes())
 
 
-def _load_entries(disk: DiskCache | None, files: list[SelectedFile]) -> list[Entry | None]:
-    """Cache entries for the files, decoded two at a time (the decoding releases the GIL)."""
+def _load_entries(disk: DiskCache | None, files: list[SelectedFile],
+                  columns: tuple[str, ...] | None) -> list[Entry | None]:  # fmt: skip
+    """Cache entries for the files (with their main frames' `columns`, if given),
+    decoded two at a time (the decoding releases the GIL)."""
     if disk is None or not files:
         return [None] * len(files)
     # THREADS: each worker reads and decodes one entry file into new objects; the
     # DiskCache counters are not touched by `load`.
     with ThreadPoolExecutor(max_workers=2) as pool:
-        return list(pool.map(lambda f: disk.load(f.path, f.kind.parser_name), files))
+        return list(pool.map(lambda f: disk.load(f.path, f.kind.parser_name, columns), files))
 
 
-def load_all(files: list[SelectedFile], memory: FileCache, disk: DiskCache | None
-             ) -> tuple[list[Parsed], int]:  # fmt: skip
-    """The parse of every file, in order, and the bytes the files hold."""
+def load_all(files: list[SelectedFile], memory: FileCache | None, disk: DiskCache | None,
+             columns: tuple[str, ...] | None = None) -> tuple[list[Parsed], int]:  # fmt: skip
+    """The parse of every file, in order, and the bytes the files hold.
+
+    The in-process cache `memory` is consulted and filled, if given.  With
+    `columns`, a parse served by the disk cache may hold only those columns
+    (it decodes faster); others hold all.  The caller selects them.
+    """
     results: list[Parsed | None] = [None] * len(files)
     misses: list[tuple[int, SelectedFile, Fingerprint]] = []
     total = 0
@@ -113,13 +124,13 @@ def load_all(files: list[SelectedFile], memory: FileCache, disk: DiskCache | Non
             results[i] = Parsed(pl.DataFrame())  # removed since listing: nothing to read
             continue
         total += fp.size
-        found = memory.lookup((str(selected.path), fp.size, fp.mtime_ns))
+        found = memory.lookup((str(selected.path), fp.size, fp.mtime_ns)) if memory else None
         if found is not None:
             results[i] = found
         else:
             misses.append((i, selected, fp))
     cached = [selected for _, selected, _ in misses if selected.kind.disk_cached]
-    loaded = iter(_load_entries(disk, cached))
+    loaded = iter(_load_entries(disk, cached, columns))
     entries = [next(loaded) if selected.kind.disk_cached else None for _, selected, _ in misses]
     work: list[_Work] = []
     for (i, selected, fp), entry in zip(misses, entries, strict=True):
@@ -135,11 +146,13 @@ def load_all(files: list[SelectedFile], memory: FileCache, disk: DiskCache | Non
         if todo is not None:
             work.append(todo)
         else:
-            memory.put((str(selected.path), fp.size, fp.mtime_ns), found)  # type: ignore[arg-type]
+            if memory is not None:
+                memory.put((str(selected.path), fp.size, fp.mtime_ns), found)  # type: ignore[arg-type]
             results[i] = found
     for w, parsed in _parse(work, disk):
         results[w.index] = parsed
-        memory.put((str(w.selected.path), w.fingerprint.size, w.fingerprint.mtime_ns), parsed)
+        if memory is not None:
+            memory.put((str(w.selected.path), w.fingerprint.size, w.fingerprint.mtime_ns), parsed)
     if disk is not None and work:
         disk.evict_if_due()
     return [r if r is not None else Parsed(pl.DataFrame()) for r in results], total

@@ -67,11 +67,13 @@ def sample_runs(store: Store, window: Window | None, hosts: HostFilter | None,
     return host_chunks(store.source.files("sample", window, hosts or HostFilter()), max_bytes)
 
 
-def scan_sample_run(store: Store, files: list[SelectedFile], hosts: HostFilter | None) -> pl.LazyFrame:
-    """Like `scan_sample(clip=False)` for one run of `sample_runs`; the parses are not
-    kept in the in-process cache."""
-    frame = _lazy(store.read_files(files, remember=False), SAMPLE)
-    return _host_filter(frame, hosts or HostFilter())
+def scan_sample_run(store: Store, files: list[SelectedFile], hosts: HostFilter | None,
+                    columns: tuple[str, ...] | None = None) -> pl.LazyFrame:  # fmt: skip
+    """Like `scan_sample(clip=False)` for one run of `sample_runs`, with only the
+    sample `columns` if given; the parses are not kept in the in-process cache."""
+    frame = store.read_files(files, remember=False, columns=columns)
+    schema = SAMPLE if columns is None else {c: SAMPLE[c] for c in columns}
+    return _host_filter(_lazy(frame, schema), hosts or HostFilter())
 
 
 def scan_node_samples(

@@ -62,18 +62,23 @@ class Store:
         """The canonical cluster name, if known."""
         return self.source.cluster
 
-    def parse_all(self, files: list[SelectedFile], *, remember: bool = True) -> list[Parsed]:
+    def parse_all(self, files: list[SelectedFile], *, remember: bool = True,
+                  columns: tuple[str, ...] | None = None) -> list[Parsed]:  # fmt: skip
         """The parse of every file, in order, from whichever cache can serve it.
 
         `remember=False` keeps the parses out of the in-process cache: for files
         read once, a few hosts at a time, where holding them would defeat the point.
+        Only then may `columns` be given: the disk cache then decodes only those
+        columns of its entries' main frames (other parses hold them all).
         """
+        if columns is not None and remember:
+            raise ValueError("only parses not remembered may lack columns")
         with self._reading:
-            return self._parse_all(files, remember)
+            return self._parse_all(files, remember, columns)
 
-    def _parse_all(self, files: list[SelectedFile], remember: bool) -> list[Parsed]:
-        memory = self.cache if remember else FileCache(max_bytes=1)
-        parsed, size = load_all(files, memory, self.disk)
+    def _parse_all(self, files: list[SelectedFile], remember: bool,
+                   columns: tuple[str, ...] | None) -> list[Parsed]:  # fmt: skip
+        parsed, size = load_all(files, self.cache if remember else None, self.disk, columns)
         diag = self.diagnostics
         new = [(f, p) for f, p in zip(files, parsed, strict=True) if f.path not in diag.seen]
         diag.files_read += len(new)
@@ -92,19 +97,24 @@ class Store:
         return self.read_files(self.source.files(table, window, hosts), extra, remember=remember)
 
     def read_files(self, files: list[SelectedFile], extra: str | None = None, *,
-                   remember: bool = True) -> pl.DataFrame:  # fmt: skip
-        """All records (or the extra frame `extra`) of these files, in order.
+                   remember: bool = True, columns: tuple[str, ...] | None = None,
+                   ) -> pl.DataFrame:  # fmt: skip
+        """All records (or the extra frame `extra`) of these files, in order; only the
+        main frames' `columns`, if given (and the files are not remembered).
 
         Files not remembered are read a group at a time, each group's frames
         copied into one: thousands of small per-file frames (a month of
         sysinfo) would otherwise cost far more than their rows.
         """
         if remember:
-            return _concat(self._frames(self.parse_all(files), extra))
+            return _concat(self._frames(self.parse_all(files, columns=columns), extra))
+        wanted = None if extra else columns
         groups = []
         for start in range(0, len(files), _FILES_PER_GROUP):
             group = files[start : start + _FILES_PER_GROUP]
-            frames = self._frames(self.parse_all(group, remember=False), extra)
+            frames = self._frames(self.parse_all(group, remember=False, columns=wanted), extra)
+            if wanted is not None:  # decoded frames have just these; fresh parses all
+                frames = [f if f.columns == list(wanted) else f.select(wanted) for f in frames]
             groups.append(_concat(frames).rechunk())
         return _concat([g for g in groups if g.width])
 

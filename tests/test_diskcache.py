@@ -230,3 +230,67 @@ def test_one_entry_serves_a_file_by_any_path(tmp_path: Path, disk: DiskCache) ->
     assert pids(tmp_path / "via-dir" / "h.csv", disk) == [1, 2]
     assert pids(tmp_path / "link.csv", disk) == [1, 2]
     assert disk.hits == 2 and len(list((tmp_path / "cache").rglob("*.arrow"))) == 1
+
+
+def test_an_entry_decoded_for_some_columns_is_extended_with_all(tmp_path: Path,
+                                                                disk: DiskCache) -> None:  # fmt: skip
+    f = tmp_path / "h.csv"
+    f.write_text(lines(1, 2))
+    pids(f, disk)
+    selected = [SelectedFile(f, kind_of(f.name))]
+    (narrow,), _ = load_all(selected, None, disk, ("host", "pid"))
+    assert narrow.frame.columns == ["host", "pid"] and narrow.frame["pid"].to_list() == [1, 2]
+    with f.open("a") as out:
+        out.write(lines(3))
+    (grown,), _ = load_all(selected, None, disk, ("host", "pid"))
+    assert grown.frame["pid"].to_list() == [1, 2, 3] and disk.extended == 1
+    # The saved extension holds every column, for every record.
+    (whole,), _ = load_all(selected, FileCache(), disk)
+    assert whole.frame.width == parse_sample_csv(f.read_bytes()).frame.width
+    assert whole.frame["user"].to_list() == ["u"] * 3 and disk.hits == 2
+
+
+def test_a_column_an_entry_lacks_decodes_it_whole(tmp_path: Path, disk: DiskCache) -> None:
+    f = tmp_path / "h.csv"
+    f.write_text(lines(1))
+    pids(f, disk)
+    (parsed,), _ = load_all([SelectedFile(f, kind_of(f.name))], None, disk, ("pid", "no such"))
+    assert parsed.frame["pid"].to_list() == [1] and "user" in parsed.frame.columns
+    assert pids(f, disk) == [1] and disk.hits == 2  # the entry was not taken for damage
+
+
+def test_a_used_entry_is_marked_used_unless_marked_lately(tmp_path: Path, disk: DiskCache) -> None:
+    f = tmp_path / "h.csv"
+    f.write_text(lines(1))
+    pids(f, disk)
+    (entry,) = (tmp_path / "cache").rglob("*.arrow")
+    os.utime(entry, ns=(1, 1))  # used long ago: eviction would drop it first
+    pids(f, disk)
+    assert entry.stat().st_mtime_ns > 1
+    lately = entry.stat().st_mtime_ns - 1_000_000_000  # a second ago: left as it is
+    os.utime(entry, ns=(lately, lately))
+    pids(f, disk)
+    assert entry.stat().st_mtime_ns == lately
+
+
+@pytest.mark.parametrize("verb", [["jobs", "-u", "-"], ["load", "--fmt=csv,host,time,cpu,mem"]])
+def test_views_read_from_the_cache_for_a_few_columns_print_what_a_parse_gives(
+        cli, tree, verb, monkeypatch) -> None:  # fmt: skip
+    from sonalyze.tables.store import default_cache
+
+    argv = [*verb, "--jobanalyzer-dir", tree, "--cluster", "alpha", "-f", "2025-03-03",
+            "-t", "2025-03-05"]  # fmt: skip
+    parsed = cli(argv).out
+    default_cache().clear()
+    narrow = []
+    real = DiskCache.load
+
+    def load(self, path, parser, columns=None):
+        entry = real(self, path, parser, columns)
+        narrow.append(entry is not None and entry.columns is not None)
+        return entry
+
+    monkeypatch.setattr(DiskCache, "load", load)
+    decoded = cli(argv).out  # every sample file's entry, decoded for the columns used
+    assert decoded == parsed and len(parsed.splitlines()) > 10
+    assert narrow.count(True) >= 9  # 3 days of 3+ hosts' sample files

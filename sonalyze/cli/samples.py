@@ -325,16 +325,18 @@ class Invocation:
         (which undoes what `each` did).  The streams hold the sample
         `columns` (see `streams`).
         """
-        from sonalyze.streams.build import STREAM_COLUMNS, build_streams, host_bounds
+        from sonalyze.streams.build import STREAM_COLUMNS, build_streams, host_bounds, stream_inputs
 
         if isinstance(self.store.source, FileListSource) or self._raw is not None:
             return [each(self.streams(selection, columns))]
         where = self._where(selection)
+        columns = columns or STREAM_COLUMNS
+        # Only what the streams and the bounds need is decoded from the disk cache.
+        inputs = tuple(dict.fromkeys([*stream_inputs(columns, where), "time"]))
 
         def prepare(files: list) -> tuple[pl.DataFrame, pl.DataFrame | T]:
-            raw = scan_sample_run(self.store, files, self.hosts).collect()
-            streams = build_streams(raw.lazy(), columns=columns or STREAM_COLUMNS,
-                                    where=where).collect()  # fmt: skip
+            raw = scan_sample_run(self.store, files, self.hosts, inputs).collect()
+            streams = build_streams(raw.lazy(), columns=columns, where=where).collect()
             return host_bounds(raw.lazy()).collect(), each(streams) if independent else streams
 
         runs = iter(sample_runs(self.store, self.window, self.hosts, CHUNK_BYTES))

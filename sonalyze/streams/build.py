@@ -71,6 +71,13 @@ _CLEANING_INPUTS = ("time", "version", "host", "user", "pid", "job", "epoch", "c
                     "cpu_pct", "cputime_sec")  # fmt: skip
 
 
+def stream_inputs(columns: Sequence[str] = STREAM_COLUMNS, where: pl.Expr | None = None
+                  ) -> tuple[str, ...]:  # fmt: skip
+    """The sample columns `build_streams(columns=columns, where=where)` reads."""
+    filtered_on = where.meta.root_names() if where is not None else []
+    return tuple(dict.fromkeys(["host", "user", "cmd", *columns, *_CLEANING_INPUTS, *filtered_on]))
+
+
 def build_streams(samples: pl.LazyFrame, *, all_columns: bool = False,
                   columns: Sequence[str] = STREAM_COLUMNS,
                   where: pl.Expr | None = None) -> pl.LazyFrame:  # fmt: skip
@@ -89,8 +96,7 @@ def build_streams(samples: pl.LazyFrame, *, all_columns: bool = False,
         kept_columns = list(samples.collect_schema().names())
     else:
         kept_columns = list(dict.fromkeys(["host", "user", "cmd", *columns]))
-    filtered_on = where.meta.root_names() if where is not None else []
-    needed = list(dict.fromkeys([*kept_columns, *_CLEANING_INPUTS, *filtered_on]))
+    needed = list(stream_inputs(kept_columns, where))
     data = samples.select(needed).with_columns(epoch_seconds().alias("t"), _stream_pid()).collect()
     selected = data.lazy().with_row_index("_row")
     if where is not None:
