@@ -45,10 +45,34 @@ def _old_sonar(versions: pl.Series) -> pl.Expr:
     return pl.col(versions.name).is_in(distinct.filter(old).implode()).fill_null(False)
 
 
-def _name_rank(names: pl.Series) -> pl.Expr:
-    """Each value's rank among the column's distinct values in sorted order."""
+def _name_rank(names: pl.Series) -> tuple[pl.Expr, int]:
+    """Each value's rank among the column's distinct values in sorted order, and how
+    many distinct values there are."""
     ordered = names.unique().drop_nulls().sort()
-    return pl.col(names.name).cast(pl.Enum(ordered)).to_physical()
+    return pl.col(names.name).cast(pl.Enum(ordered)).to_physical(), ordered.len()
+
+
+def _packed_order(data: pl.DataFrame, host_names: int, cmd_names: int) -> pl.Expr | None:
+    """One unsigned key ordering rows as (host rank, stream pid, cmd rank, t) do, when
+    their ranges fit in 64 bits together and none is null; else None.
+
+    A stable sort on one integer takes about 60% of the time of a sort on four
+    columns.
+    """
+    if not data.height or any(data[c].null_count() for c in ("host", "cmd", "t")):
+        return None
+    t_first, t_last = data["t"].min(), data["t"].max()
+    parts = [(pl.col("_host"), host_names), (pl.col("stream_pid"), int(data["stream_pid"].max())),  # type: ignore[arg-type]
+             (pl.col("_cmd"), cmd_names), (pl.col("t") - t_first, t_last - t_first)]  # type: ignore[operator]
+    widths = [max(1, int(top).bit_length()) for _, top in parts]
+    if sum(widths) > 64:
+        return None
+    key = pl.lit(0, pl.UInt64)
+    shift = 64
+    for (value, _), width in zip(parts, widths, strict=True):
+        shift -= width
+        key = key + value.cast(pl.UInt64) * pl.lit(1 << shift, pl.UInt64)
+    return key
 
 
 def epoch_seconds(column: str = "time") -> pl.Expr:
@@ -107,12 +131,16 @@ def build_streams(samples: pl.LazyFrame, *, all_columns: bool = False,
     # is cheaper than sorting strings), then pid, so that the streams of a run of hosts
     # are numbered as they are among all hosts' streams; the row number breaks ties, so
     # repeated timestamps keep the first record.
-    codes = [_name_rank(data["host"]).alias("_host"), _name_rank(data["cmd"]).alias("_cmd")]
+    (host_rank, host_names), (cmd_rank, cmd_names) = _name_rank(data["host"]), _name_rank(data["cmd"])
     key = ("_host", "stream_pid", "_cmd")
     ordered = selected.select(
-        "_row", *codes, "stream_pid", "t", "cputime_sec", "cpu_pct", "job", "epoch",
-        _old_sonar(data["version"]).alias("_old"),
-    ).sort([*key, "t", "_row"])  # fmt: skip
+        "_row", host_rank.alias("_host"), cmd_rank.alias("_cmd"), "stream_pid", "t",
+        "cputime_sec", "cpu_pct", "job", "epoch", _old_sonar(data["version"]).alias("_old"),
+    )  # fmt: skip
+    packed = _packed_order(data, host_names, cmd_names)
+    # Rows are in `_row` order: a stable sort on the packed key breaks ties as `_row` does.
+    ordered = (ordered.sort(packed, maintain_order=True) if packed is not None
+               else ordered.sort([*key, "t", "_row"]))  # fmt: skip
     key_changed = pl.any_horizontal([pl.col(c).ne_missing(pl.col(c).shift(1)) for c in key])
     numbered = ordered.with_columns(key_changed.fill_null(True).cum_sum().alias("stream"))
     first = (pl.col("stream") != pl.col("stream").shift(1)).fill_null(True)
