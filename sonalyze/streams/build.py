@@ -61,9 +61,11 @@ def _packed_order(data: pl.DataFrame, host_names: int, cmd_names: int) -> pl.Exp
     """
     if not data.height or any(data[c].null_count() for c in ("host", "cmd", "t")):
         return None
-    t_first, t_last = data["t"].min(), data["t"].max()
-    parts = [(pl.col("_host"), host_names), (pl.col("stream_pid"), int(data["stream_pid"].max())),  # type: ignore[arg-type]
-             (pl.col("_cmd"), cmd_names), (pl.col("t") - t_first, t_last - t_first)]  # type: ignore[operator]
+    t_first: int = data["t"].min()  # type: ignore[assignment]
+    t_last: int = data["t"].max()  # type: ignore[assignment]
+    pid_last: int = data["stream_pid"].max()  # type: ignore[assignment]
+    parts = [(pl.col("_host"), host_names), (pl.col("stream_pid"), pid_last),
+             (pl.col("_cmd"), cmd_names), (pl.col("t") - t_first, t_last - t_first)]  # fmt: skip
     widths = [max(1, int(top).bit_length()) for _, top in parts]
     if sum(widths) > 64:
         return None
