@@ -124,7 +124,8 @@ def load_all(files: list[SelectedFile], memory: FileCache | None, disk: DiskCach
             results[i] = Parsed(pl.DataFrame())  # removed since listing: nothing to read
             continue
         total += fp.size
-        found = memory.lookup((str(selected.path), fp.size, fp.mtime_ns)) if memory else None
+        key = (str(selected.path), fp.size, fp.mtime_ns)
+        found = memory.lookup(key) if memory is not None else None
         if found is not None:
             results[i] = found
         else:

@@ -29,7 +29,7 @@ def _fail(message: str, code: int) -> None:
 # Polars' allocator (jemalloc) hands freed pages back to the system after about ten
 # seconds by default; a query that reads a run of hosts after the other then faults its
 # pages in again and again.  Kept for a minute, `jobs` over 200 hosts x 30 days took
-# 260,000 page faults instead of 750,000 and 0.9 s less (bench/), for ~20% more peak memory.
+# 250,000 page faults instead of 750,000 and 0.8 s less (bench/), for ~20% more peak memory.
 _ALLOCATOR = ("_RJEM_MALLOC_CONF", "dirty_decay_ms:60000,muzzy_decay_ms:60000")
 
 
