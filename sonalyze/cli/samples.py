@@ -331,8 +331,8 @@ class Invocation:
             return [each(self.streams(selection, columns))]
         where = self._where(selection)
         columns = columns or STREAM_COLUMNS
-        # Only what the streams and the bounds need is decoded from the disk cache.
-        inputs = tuple(dict.fromkeys([*stream_inputs(columns, where), "time"]))
+        # Only what the streams need (the bounds' host and time among it) is decoded.
+        inputs = stream_inputs(columns, where)
 
         def prepare(files: list) -> tuple[pl.DataFrame, pl.DataFrame | T]:
             raw = scan_sample_run(self.store, files, self.hosts, inputs).collect()
